@@ -1,0 +1,116 @@
+"""Build of the waterdrop._core extension (metadata lives in pyproject.toml).
+
+librdkafka: by default the pinned version in vendor/librdkafka/ is built once
+as a static, PIC library in ${XDG_CACHE_HOME:-~/.cache}/waterdrop/ and linked
+into _core (see vendor/librdkafka/README.md).  WATERDROP_SYSTEM_LIBRDKAFKA=1
+links a system librdkafka found by `pkg-config rdkafka` instead.
+
+Other switches: WATERDROP_CYTHON_ANNOTATE=1 writes Cython's HTML annotation
+next to the generated C (build/cython/).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext as _build_ext
+
+HERE = Path(__file__).resolve().parent
+PACKAGE_DIR = Path("src") / "waterdrop"
+LICENSES_NAME = "LICENSES.librdkafka.txt"
+
+CYTHON_DIRECTIVES = {
+    "language_level": "3",
+    "embedsignature": True,
+    "boundscheck": False,
+    "wraparound": False,
+}
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _vendor_build():
+    """vendor/librdkafka/build.py, imported by path (it is not a package)."""
+    path = HERE / "vendor" / "librdkafka" / "build.py"
+    spec = importlib.util.spec_from_file_location("_waterdrop_vendor_librdkafka", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class build_ext(_build_ext):
+    """Cythonize, obtain librdkafka, link it in, ship its licence text."""
+
+    def finalize_options(self):
+        from Cython.Build import cythonize
+
+        # Cythonized here rather than at import so that egg_info/sdist don't pay for it.
+        self.distribution.ext_modules = cythonize(
+            self.distribution.ext_modules,
+            compiler_directives=CYTHON_DIRECTIVES,
+            include_path=[str(PACKAGE_DIR)],
+            build_dir=str(Path("build") / "cython"),
+            annotate=_truthy("WATERDROP_CYTHON_ANNOTATE"),
+            quiet=not self.verbose,
+        )
+        super().finalize_options()
+
+    def run(self):
+        rdk = _vendor_build()
+        if _truthy("WATERDROP_SYSTEM_LIBRDKAFKA"):
+            link = rdk.system_link_info()
+            self._licenses = None
+        else:
+            try:
+                prefix = rdk.ensure_built()
+            except rdk.LibrdkafkaError as exc:
+                sys.stderr.write(f"\nerror: {exc}\n")
+                raise SystemExit(1) from None
+            link = rdk.link_info(prefix)
+            self._licenses = Path(prefix) / rdk.LICENSES_RELPATH
+            if sys.platform.startswith("linux"):
+                # Keep librdkafka's symbols private to _core: another copy of
+                # librdkafka in the process (confluent-kafka, say) must not
+                # interpose on ours, nor ours on it.
+                link["extra_link_args"].append("-Wl,--exclude-libs,ALL")
+        for ext in self.extensions:
+            ext.include_dirs = link["include_dirs"] + list(ext.include_dirs)
+            ext.extra_objects = list(ext.extra_objects) + link["extra_objects"]
+            ext.library_dirs = list(ext.library_dirs) + link["library_dirs"]
+            ext.libraries = list(ext.libraries) + link["libraries"]
+            ext.extra_compile_args = list(ext.extra_compile_args) + link["extra_compile_args"]
+            ext.extra_link_args = list(ext.extra_link_args) + link["extra_link_args"]
+        super().run()
+        if self._licenses is not None:
+            dest = self._licenses_dest()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._licenses, dest)
+
+    def _licenses_dest(self) -> Path:
+        # Next to the built extension: build_lib for wheels, src/ for --inplace/editable.
+        return Path(self.get_ext_fullpath("waterdrop._core")).parent / LICENSES_NAME
+
+    def get_outputs(self):
+        outputs = super().get_outputs()
+        if not _truthy("WATERDROP_SYSTEM_LIBRDKAFKA"):
+            outputs.append(str(self._licenses_dest()))
+        return outputs
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "waterdrop._core",
+            sources=[str(PACKAGE_DIR / "_core.pyx")],
+        ),
+    ],
+    cmdclass={"build_ext": build_ext},
+)

@@ -1,0 +1,43 @@
+"""waterdrop: a fast, safe Kafka producer for Python (WaterDrop's producer over librdkafka)."""
+
+from waterdrop._version import __version__
+from waterdrop import errors
+from waterdrop._core import (
+    DeliveryHandle,
+    DeliveryReport,
+    librdkafka_version,
+)
+from waterdrop.errors import (
+    AbortTransaction,
+    ConfigurationInvalidError,
+    Error,
+    KafkaError,
+    MessageInvalidError,
+    ProduceError,
+    ProduceManyError,
+    ProducerClosedError,
+    WaitTimeoutError,
+)
+from waterdrop.instrumentation.global_monitor import monitor
+from waterdrop.producer import Producer
+from waterdrop.producer.status import Status
+
+__all__ = [
+    "__version__",
+    "AbortTransaction",
+    "ConfigurationInvalidError",
+    "DeliveryHandle",
+    "DeliveryReport",
+    "Error",
+    "KafkaError",
+    "MessageInvalidError",
+    "ProduceError",
+    "ProduceManyError",
+    "Producer",
+    "ProducerClosedError",
+    "Status",
+    "WaitTimeoutError",
+    "errors",
+    "librdkafka_version",
+    "monitor",
+]

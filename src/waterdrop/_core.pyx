@@ -1,0 +1,1412 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The binding: librdkafka client, per-message contract checks, produce, delivery handles.
+
+Everything that touches a C pointer, runs without the GIL or runs once per message lives here;
+policy (settings, lifecycle, instrumentation) lives in the Python layer above.
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem, PyDict_Size
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport int32_t, int64_t, INT32_MAX
+from libc.stdlib cimport malloc, calloc, free, rand
+from libc.string cimport memset
+
+from waterdrop._rdkafka cimport *
+
+import datetime as _dt
+import threading as _threading
+import time as _time
+
+from waterdrop import errors as _errors
+from waterdrop.contracts import messages as _wording
+
+cdef extern from "Python.h":
+    int PyErr_WarnEx(object category, const char *message, Py_ssize_t stack_level) except -1
+    void PyErr_WriteUnraisable(object obj)
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct pthread_cond_t:
+        pass
+    ctypedef struct pthread_condattr_t:
+        pass
+    ctypedef int clockid_t
+    int pthread_mutex_init(pthread_mutex_t *m, void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+    int pthread_condattr_init(pthread_condattr_t *a)
+    int pthread_condattr_setclock(pthread_condattr_t *a, clockid_t c)
+    int pthread_condattr_destroy(pthread_condattr_t *a)
+    int pthread_cond_init(pthread_cond_t *c, pthread_condattr_t *a)
+    int pthread_cond_destroy(pthread_cond_t *c)
+    int pthread_cond_broadcast(pthread_cond_t *c)
+    int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const timespec *t)
+
+cdef extern from "<time.h>" nogil:
+    cdef struct timespec:
+        long tv_sec
+        long tv_nsec
+    clockid_t CLOCK_MONOTONIC
+    int clock_gettime(clockid_t clk, timespec *tp)
+    int nanosleep(const timespec *req, timespec *rem)
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors: the one chokepoint from librdkafka codes to waterdrop.errors.KafkaError
+# ----------------------------------------------------------------------------------------------
+
+cdef dict _ERR_NAMES = {}
+cdef dict _ERR_DESCS = {}
+
+
+cdef _load_error_names():
+    cdef const rd_kafka_err_desc *descs
+    cdef size_t count, i
+    rd_kafka_get_err_descs(&descs, &count)
+    for i in range(count):
+        if descs[i].name == NULL:
+            continue
+        name = descs[i].name.decode("ascii").lstrip("_").lower()
+        _ERR_NAMES[descs[i].code] = name
+        _ERR_DESCS[descs[i].code] = (descs[i].desc or b"").decode("utf-8", "replace")
+
+
+_load_error_names()
+
+#: librdkafka error names (lower case, no leading underscore) by integer code.
+ERROR_NAMES = dict(_ERR_NAMES)
+#: the reverse: integer code by name, e.g. ERROR_CODES["msg_timed_out"] == -192.
+ERROR_CODES = {name: code for code, name in _ERR_NAMES.items()}
+
+
+cpdef object kafka_error(int code, str message=None, bint fatal=False, bint retryable=False,
+                         bint abortable=False):
+    """Build the KafkaError for a librdkafka code (names come from the linked library)."""
+    name = _ERR_NAMES.get(code)
+    if name is None:
+        name = (rd_kafka_err2name(code) or b"unknown").decode("ascii").lstrip("_").lower()
+    desc = _ERR_DESCS.get(code) or (rd_kafka_err2str(code) or b"").decode("utf-8", "replace")
+    return _errors.KafkaError(code, name, desc, fatal=fatal, retryable=retryable,
+                              abortable=abortable, broker_message=message)
+
+
+cdef object _error_from_rd_error(rd_kafka_error_t *error):
+    """Turn an rd_kafka_error_t into KafkaError and free it."""
+    cdef const char *text = rd_kafka_error_string(error)
+    code = rd_kafka_error_code(error)
+    message = text.decode("utf-8", "replace") if text != NULL else None
+    result = kafka_error(code, message, rd_kafka_error_is_fatal(error) != 0,
+                         rd_kafka_error_is_retriable(error) != 0,
+                         rd_kafka_error_txn_requires_abort(error) != 0)
+    rd_kafka_error_destroy(error)
+    return result
+
+
+def librdkafka_version():
+    """The version string of the librdkafka linked into this extension."""
+    return rd_kafka_version_str().decode("ascii")
+
+
+def librdkafka_version_int():
+    return rd_kafka_version()
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-message contract (wording from waterdrop.contracts.messages, the shared table)
+# ----------------------------------------------------------------------------------------------
+
+cdef dict _MSG = _wording.MESSAGE
+cdef str _MISSING = _MSG["missing"]
+cdef frozenset _MESSAGE_KEYS = frozenset(
+    ("topic", "payload", "key", "partition", "partition_key", "timestamp", "headers", "label"))
+cdef object _datetime = _dt.datetime
+cdef object _timezone_utc = _dt.timezone.utc
+cdef object _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+# Topic names: ASCII letters, digits, '_', '-' and '.' (WaterDrop's /\A(\w|-|\.)+\z/).
+cdef bint _TOPIC_CHARS[128]
+memset(_TOPIC_CHARS, 0, sizeof(_TOPIC_CHARS))
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.":
+    _TOPIC_CHARS[_c] = True
+
+
+cdef bint _topic_valid(object topic):
+    cdef Py_ssize_t size, i
+    cdef const char *data
+    cdef unsigned char c
+    if type(topic) is not str:
+        return False
+    if not (<str>topic).isascii():
+        return False
+    data = PyUnicode_AsUTF8AndSize(topic, &size)
+    if size == 0:
+        return False
+    for i in range(size):
+        c = <unsigned char>data[i]
+        if c >= 128 or not _TOPIC_CHARS[c]:
+            return False
+    return True
+
+
+cdef inline bint _nonempty_key(object value):
+    t = type(value)
+    if t is bytes:
+        return PyBytes_GET_SIZE(value) > 0
+    if t is str:
+        return len(<str>value) > 0
+    return False
+
+
+cdef bint _headers_valid(dict headers):
+    for name, value in headers.items():
+        if type(name) is not str:
+            return False
+    return True
+
+
+cdef int _headers_values_valid(dict headers) except -1:
+    t = None
+    for value in headers.values():
+        t = type(value)
+        if t is str or t is bytes:
+            continue
+        if t is list or t is tuple:
+            for item in value:
+                if type(item) is not str and type(item) is not bytes:
+                    return 0
+            continue
+        return 0
+    return 1
+
+
+cdef int64_t _timestamp_ms(object ts) except? -2:
+    """Milliseconds since the epoch, or -2 when the value is not a valid timestamp."""
+    if type(ts) is int:
+        if ts < 0 or ts > 0x7FFFFFFFFFFFFFFF:
+            return -2
+        return <int64_t>ts
+    if isinstance(ts, _datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=_timezone_utc)
+        delta = ts - _EPOCH
+        ms = (delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000)
+        if ms < 0:
+            return -2
+        return <int64_t>ms
+    return -2
+
+
+cdef struct _Msg:
+    rd_kafka_topic_t *rkt
+    int32_t partition
+    const char *payload
+    Py_ssize_t payload_len
+    const char *key
+    Py_ssize_t key_len
+    int64_t timestamp          # -1: none
+    rd_kafka_headers_t *headers
+    PyObject *handle           # owned reference handed to librdkafka as the message opaque
+    PyObject *pin_payload      # owned reference keeping the payload's memory alive
+    PyObject *pin_key
+    Py_buffer view
+    bint has_view
+
+
+cdef inline void _msg_release(_Msg *m):
+    """Drop what a prepared message holds (not the handle)."""
+    if m.has_view:
+        PyBuffer_Release(&m.view)
+        m.has_view = False
+    if m.pin_payload != NULL:
+        Py_DECREF(<object>m.pin_payload)
+        m.pin_payload = NULL
+    if m.pin_key != NULL:
+        Py_DECREF(<object>m.pin_key)
+        m.pin_key = NULL
+    if m.headers != NULL:
+        rd_kafka_headers_destroy(m.headers)
+        m.headers = NULL
+
+
+cdef dict _check_fields(object message, Py_ssize_t max_payload_size):
+    """Return None when the message satisfies the contract, else a dict field -> reason."""
+    cdef dict errors = None
+    cdef dict msg
+    cdef PyObject *p
+    cdef Py_ssize_t found = 0
+    cdef Py_ssize_t size
+    if type(message) is not dict:
+        return {"topic": _MISSING, "payload": _MISSING}
+    msg = <dict>message
+
+    p = PyDict_GetItem(msg, "topic")
+    if p == NULL:
+        errors = {"topic": _MISSING}
+    else:
+        found += 1
+        if not _topic_valid(<object>p):
+            errors = {"topic": _MSG["topic_format"]}
+
+    p = PyDict_GetItem(msg, "payload")
+    if p == NULL:
+        if errors is None:
+            errors = {}
+        errors["payload"] = _MISSING
+    else:
+        found += 1
+        t = type(<object>p)
+        if not (t is bytes or t is str or <object>p is None or t is bytearray
+                or t is memoryview):
+            if errors is None:
+                errors = {}
+            errors["payload"] = _MSG["payload_format"]
+        elif t is memoryview and not (<memoryview>(<object>p)).c_contiguous:
+            if errors is None:
+                errors = {}
+            errors["payload"] = _MSG["payload_format"]
+
+    p = PyDict_GetItem(msg, "key")
+    if p != NULL:
+        found += 1
+        if <object>p is not None and not _nonempty_key(<object>p):
+            if errors is None:
+                errors = {}
+            errors["key"] = _MSG["key_format"]
+
+    p = PyDict_GetItem(msg, "partition")
+    if p != NULL:
+        found += 1
+        if type(<object>p) is not int or <object>p < -1 or <object>p > INT32_MAX:
+            if errors is None:
+                errors = {}
+            errors["partition"] = _MSG["partition_format"]
+
+    p = PyDict_GetItem(msg, "partition_key")
+    if p != NULL:
+        found += 1
+        if <object>p is not None and not _nonempty_key(<object>p):
+            if errors is None:
+                errors = {}
+            errors["partition_key"] = _MSG["partition_key_format"]
+
+    p = PyDict_GetItem(msg, "timestamp")
+    if p != NULL:
+        found += 1
+        if <object>p is not None and _timestamp_ms(<object>p) == -2:
+            if errors is None:
+                errors = {}
+            errors["timestamp"] = _MSG["timestamp_format"]
+
+    p = PyDict_GetItem(msg, "headers")
+    if p != NULL:
+        found += 1
+        if <object>p is not None and type(<object>p) is not dict:
+            if errors is None:
+                errors = {}
+            errors["headers"] = _MSG["headers_format"]
+
+    if PyDict_GetItem(msg, "label") != NULL:
+        found += 1
+
+    if found != PyDict_Size(msg):
+        if errors is None:
+            errors = {}
+        for name in msg:
+            if name not in _MESSAGE_KEYS:
+                errors[str(name)] = _MSG["unknown_key"]
+
+    if errors is not None:
+        return errors
+
+    # Virtual rules: only when everything above passed (WaterDrop reports in stages).
+    p = PyDict_GetItem(msg, "headers")
+    if p != NULL and <object>p is not None:
+        if not _headers_valid(<dict>(<object>p)):
+            return {"headers": _MSG["headers_invalid_key_type"]}
+        if not _headers_values_valid(<dict>(<object>p)):
+            return {"headers": _MSG["headers_invalid_value_type"]}
+
+    payload = msg["payload"]
+    if payload is not None:
+        t = type(payload)
+        if t is bytes:
+            size = PyBytes_GET_SIZE(payload)
+        elif t is str:
+            try:
+                PyUnicode_AsUTF8AndSize(payload, &size)
+            except UnicodeEncodeError:
+                return {"payload": _MSG["payload_format"]}
+        else:
+            size = memoryview(payload).nbytes
+        if size > max_payload_size:
+            return {"payload": _MSG["payload_max_size"]}
+    for field in ("key", "partition_key"):
+        value = msg.get(field)
+        if type(value) is str:
+            try:
+                PyUnicode_AsUTF8AndSize(value, &size)
+            except UnicodeEncodeError:
+                return {field: _MSG[field + "_format"]}
+    headers = msg.get("headers")
+    if headers:
+        for name, value in (<dict>headers).items():
+            try:
+                PyUnicode_AsUTF8AndSize(name, &size)
+                if type(value) is str:
+                    PyUnicode_AsUTF8AndSize(value, &size)
+                elif type(value) is list or type(value) is tuple:
+                    for item in value:
+                        if type(item) is str:
+                            PyUnicode_AsUTF8AndSize(item, &size)
+            except UnicodeEncodeError:
+                return {"headers": _MSG["headers_invalid_value_type"]}
+    return None
+
+
+def check_message(message, Py_ssize_t max_payload_size=1_000_012):
+    """Validate one message; return a dict of errors (empty when valid). Sends nothing."""
+    if type(message) is not dict and hasattr(message, "keys"):
+        message = dict(message)
+    return _check_fields(message, max_payload_size) or {}
+
+
+cdef inline object _as_dict(object message):
+    if type(message) is dict:
+        return message
+    if hasattr(message, "keys"):
+        return dict(message)
+    return message
+
+
+cdef int _pin_bytes(object value, const char **data, Py_ssize_t *size, PyObject **pin) except -1:
+    """Point at the bytes of a str/bytes value and keep it alive until released."""
+    cdef Py_ssize_t n
+    if type(value) is bytes:
+        data[0] = PyBytes_AS_STRING(value)
+        size[0] = PyBytes_GET_SIZE(value)
+    else:
+        data[0] = PyUnicode_AsUTF8AndSize(value, &n)
+        size[0] = n
+    Py_INCREF(value)
+    pin[0] = <PyObject *>value
+    return 0
+
+
+cdef rd_kafka_headers_t *_build_headers(dict headers) except? NULL:
+    cdef rd_kafka_headers_t *hdrs
+    cdef const char *name_p
+    cdef const char *val_p
+    cdef Py_ssize_t name_n, val_n
+    if not headers:
+        return NULL
+    hdrs = rd_kafka_headers_new(len(headers))
+    for name, value in headers.items():
+        name_p = PyUnicode_AsUTF8AndSize(name, &name_n)
+        if type(value) is list or type(value) is tuple:
+            items = value
+        else:
+            items = (value,)
+        for item in items:
+            if type(item) is bytes:
+                val_p = PyBytes_AS_STRING(item)
+                val_n = PyBytes_GET_SIZE(item)
+            else:
+                val_p = PyUnicode_AsUTF8AndSize(item, &val_n)
+            rd_kafka_header_add(hdrs, name_p, name_n, val_p, val_n)
+    return hdrs
+
+
+cdef rd_kafka_partitioner_fn _partitioner_by_name(str name) noexcept:
+    if name == "consistent_random" or name is None:
+        return rd_kafka_msg_partitioner_consistent_random
+    if name == "consistent":
+        return rd_kafka_msg_partitioner_consistent
+    if name == "murmur2":
+        return rd_kafka_msg_partitioner_murmur2
+    if name == "murmur2_random":
+        return rd_kafka_msg_partitioner_murmur2_random
+    if name == "fnv1a":
+        return rd_kafka_msg_partitioner_fnv1a
+    if name == "fnv1a_random":
+        return rd_kafka_msg_partitioner_fnv1a_random
+    return NULL   # "random": handled without a key
+
+
+# ----------------------------------------------------------------------------------------------
+# Delivery handles and reports
+# ----------------------------------------------------------------------------------------------
+
+cdef enum:
+    _PENDING = 0
+    _DONE = 1
+
+
+cdef class DeliveryReport:
+    """The broker's verdict on one message: where it landed, or the error."""
+
+    cdef readonly str topic_name
+    cdef readonly int partition
+    cdef readonly long long offset
+    cdef readonly object label
+    cdef readonly object error
+    cdef readonly double latency_ms
+
+    def __init__(self, topic_name, partition=-1, offset=-1001, label=None, error=None,
+                 latency_ms=-1.0):
+        self.topic_name = topic_name
+        self.partition = partition
+        self.offset = offset
+        self.label = label
+        self.error = error
+        self.latency_ms = latency_ms
+
+    @property
+    def topic(self):
+        """Alias of ``topic_name``."""
+        return self.topic_name
+
+    def __repr__(self):
+        if self.error is not None:
+            return (f"<DeliveryReport topic={self.topic_name!r} partition={self.partition} "
+                    f"error={self.error.code!r} label={self.label!r}>")
+        return (f"<DeliveryReport topic={self.topic_name!r} partition={self.partition} "
+                f"offset={self.offset} label={self.label!r}>")
+
+
+cdef class _Waiter:
+    """A mutex and condition variable that waiting threads block on without the GIL."""
+    cdef pthread_mutex_t mutex
+    cdef pthread_cond_t cond
+
+    def __cinit__(self):
+        cdef pthread_condattr_t attr
+        pthread_mutex_init(&self.mutex, NULL)
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(&self.cond, &attr)
+        pthread_condattr_destroy(&attr)
+
+    def __dealloc__(self):
+        pthread_cond_destroy(&self.cond)
+        pthread_mutex_destroy(&self.mutex)
+
+    cdef inline void wake_all(self) noexcept nogil:
+        pthread_mutex_lock(&self.mutex)
+        pthread_cond_broadcast(&self.cond)
+        pthread_mutex_unlock(&self.mutex)
+
+
+cdef _Waiter _RESOLVED_WAITER = _Waiter()
+
+
+cdef inline int64_t _now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+
+
+cdef class DeliveryHandle:
+    """A message on its way to Kafka. ``wait()`` returns its DeliveryReport."""
+
+    cdef readonly object label
+    cdef readonly str topic
+    cdef int32_t _partition
+    cdef int64_t _offset
+    cdef object _error
+    cdef int _state
+    cdef int64_t _latency_us
+    cdef long long _max_wait_ms
+    cdef _Waiter _waiter
+    cdef DeliveryReport _report
+    cdef object _callbacks        # list of callables run once resolved (asyncio, policy)
+
+    def __init__(self):
+        raise TypeError("DeliveryHandle objects are created by the producer")
+
+    @property
+    def pending(self):
+        """True until the broker acknowledged the message or it failed."""
+        return self._state == _PENDING
+
+    @property
+    def error(self):
+        """The delivery error once resolved (None while pending or on success)."""
+        return self._error
+
+    def _resolve(self, int partition=-1, long long offset=-1001, error=None):
+        """Resolve from Python (test clients); librdkafka resolves through the poller."""
+        _handle_set(self, partition, offset, error, -1)
+        self._waiter.wake_all()
+        self._run_callbacks()
+
+    cdef _run_callbacks(self):
+        callbacks = self._callbacks
+        if callbacks is None:
+            return
+        self._callbacks = None
+        for callback in callbacks:
+            try:
+                callback(self)
+            except BaseException:
+                PyErr_WriteUnraisable(callback)
+
+    def add_done_callback(self, callback):
+        """Call ``callback(handle)`` once the handle is resolved (now, if it already is).
+
+        Runs on the delivery poller thread; keep it short.
+        """
+        if self._state != _PENDING:
+            callback(self)
+            return
+        if self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+        if self._state != _PENDING:
+            self._run_callbacks()
+
+    cpdef DeliveryReport report(self):
+        """The report of a resolved handle, or None while pending."""
+        if self._state == _PENDING:
+            return None
+        if self._report is None:
+            self._report = DeliveryReport.__new__(DeliveryReport)
+            self._report.topic_name = self.topic
+            self._report.partition = self._partition
+            self._report.offset = self._offset
+            self._report.label = self.label
+            self._report.error = self._error
+            self._report.latency_ms = self._latency_us / 1000.0 if self._latency_us >= 0 else -1.0
+        return self._report
+
+    def wait(self, max_wait_timeout=None, bint raise_response_error=True):
+        """Block (without the GIL) until delivered or failed; return the DeliveryReport.
+
+        ``max_wait_timeout`` in ms (default: the producer's); WaitTimeoutError while pending.
+        A delivery error is raised unless ``raise_response_error`` is False, in which case it
+        is in ``report.error``.
+        """
+        cdef long long timeout_ms
+        if self._state == _PENDING:
+            timeout_ms = self._max_wait_ms if max_wait_timeout is None else <long long>max_wait_timeout
+            if not self._block(timeout_ms):
+                raise _errors.WaitTimeoutError(
+                    f"Waiting for delivery timed out after {timeout_ms} ms")
+        report = self.report()
+        if raise_response_error and self._error is not None:
+            raise self._error
+        return report
+
+    cdef bint _block(self, long long timeout_ms) except -1:
+        """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
+        cdef int64_t deadline = _now_ns() + timeout_ms * 1_000_000
+        cdef int64_t slice_end, now
+        cdef timespec ts
+        cdef _Waiter waiter = self._waiter
+        while self._state == _PENDING:
+            now = _now_ns()
+            if now >= deadline:
+                return False
+            slice_end = min(deadline, now + 100_000_000)
+            ts.tv_sec = slice_end // 1_000_000_000
+            ts.tv_nsec = slice_end % 1_000_000_000
+            with nogil:
+                pthread_mutex_lock(&waiter.mutex)
+                if self._state == _PENDING:
+                    pthread_cond_timedwait(&waiter.cond, &waiter.mutex, &ts)
+                pthread_mutex_unlock(&waiter.mutex)
+            PyErr_CheckSignals()
+        return True
+
+    def __await__(self):
+        from waterdrop._aio import await_handle
+        return await_handle(self).__await__()
+
+    def __repr__(self):
+        state = "pending" if self._state == _PENDING else (
+            "failed" if self._error is not None else "delivered")
+        return f"<DeliveryHandle topic={self.topic!r} {state} label={self.label!r}>"
+
+
+cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wait_ms,
+                                       _Waiter waiter):
+    cdef DeliveryHandle h = DeliveryHandle.__new__(DeliveryHandle)
+    h.topic = topic
+    h.label = label
+    h._partition = -1
+    h._offset = -1001
+    h._latency_us = -1
+    h._max_wait_ms = max_wait_ms
+    h._waiter = waiter
+    return h
+
+
+cdef inline void _handle_set(DeliveryHandle h, int32_t partition, int64_t offset, object error,
+                             int64_t latency_us):
+    h._partition = partition
+    h._offset = offset
+    h._error = error
+    h._latency_us = latency_us
+    h._state = _DONE
+
+
+def resolved_handle(str topic, int partition=-1, long long offset=-1001, label=None,
+                    error=None, long long max_wait_ms=180_000):
+    """A handle already resolved: for clients that do not talk to Kafka (Dummy, Buffered)."""
+    cdef DeliveryHandle h = _new_handle(topic, label, max_wait_ms, _RESOLVED_WAITER)
+    _handle_set(h, partition, offset, error, 0)
+    return h
+
+
+def pending_handle(str topic, label=None, long long max_wait_ms=180_000):
+    """A handle resolved later with ``handle._resolve(...)``."""
+    return _new_handle(topic, label, max_wait_ms, _Waiter())
+
+
+# ----------------------------------------------------------------------------------------------
+# The client
+# ----------------------------------------------------------------------------------------------
+
+cdef class _Topic:
+    cdef rd_kafka_topic_t *rkt
+    cdef str name
+    cdef rd_kafka_partitioner_fn partitioner
+    cdef bint random_partitioner
+
+    def __dealloc__(self):
+        if self.rkt != NULL:
+            rd_kafka_topic_destroy(self.rkt)
+            self.rkt = NULL
+
+
+cdef enum:
+    _EVENT_BATCH = 64
+    _MSG_CHUNK = 1024
+
+
+cdef class Client:
+    """One librdkafka producer handle, its topic handles and its delivery-report poller.
+
+    ``config`` is the merged librdkafka configuration with string values. Callbacks (set as
+    attributes) run on the poller thread with the GIL, once per drained batch:
+    ``on_error(KafkaError)``, ``on_log(level, facility, message)``, ``on_stats(json_str)``,
+    ``on_deliveries(list_of_handles)``; any exception they raise goes to ``on_callback_error``.
+    """
+
+    cdef rd_kafka_t *rk
+    cdef rd_kafka_queue_t *mainq
+    cdef readonly str name
+    cdef dict _topics                # (topic_config key, topic) -> _Topic
+    cdef dict _topic_confs           # topic_config key -> dict
+    cdef dict _partition_counts      # topic -> (count, expires_at)
+    cdef str _partitioner
+    cdef _Waiter _waiter
+    cdef object _thread
+    cdef bint _stopping
+    cdef bint _closed
+    cdef bint _closing
+    cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
+    cdef readonly long long max_wait_ms
+    cdef public object on_error
+    cdef public object on_log
+    cdef public object on_stats
+    cdef public object on_deliveries
+    cdef public object on_callback_error
+    cdef object _lock
+
+    def __cinit__(self):
+        self.rk = NULL
+        self.mainq = NULL
+
+    def __init__(self, dict config, long long max_wait_ms=180_000, str name="waterdrop",
+                 bint statistics=False):
+        cdef char errstr[512]
+        cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
+        cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG
+        self._topics = {}
+        self._topic_confs = {None: None}
+        self._partition_counts = {}
+        self._waiter = _Waiter()
+        self._lock = _threading.Lock()
+        self.max_wait_ms = max_wait_ms
+        self.name = name
+        self._partitioner = str(config.get("partitioner", "consistent_random"))
+        settings = dict(config)
+        settings.setdefault("log.queue", "true")
+        if statistics:
+            events |= RD_KAFKA_EVENT_STATS
+        try:
+            for key, value in settings.items():
+                bkey = str(key).encode("utf-8")
+                bvalue = str(value).encode("utf-8")
+                if rd_kafka_conf_set(conf, bkey, bvalue, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK:
+                    raise _errors.ConfigurationInvalidError(
+                        {f"kafka.{key}": errstr.decode("utf-8", "replace")})
+        except BaseException:
+            rd_kafka_conf_destroy(conf)
+            raise
+        rd_kafka_conf_set_events(conf, events)
+        # rd_kafka_new takes ownership of conf only on success.
+        self.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))
+        if self.rk == NULL:
+            rd_kafka_conf_destroy(conf)
+            raise _errors.ConfigurationInvalidError({"kafka": errstr.decode("utf-8", "replace")})
+        self.mainq = rd_kafka_queue_get_main(self.rk)
+        rd_kafka_set_log_queue(self.rk, NULL)
+        self._thread = _threading.Thread(target=self._poll_loop, daemon=True,
+                                         name=f"waterdrop-poller-{name}")
+        self._thread.start()
+
+    def __dealloc__(self):
+        # Only reached without close() when the owner was lost; never destroy a client that
+        # a forked child inherited (its threads do not exist here).
+        if self.rk != NULL and not self._closed:
+            pass
+
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def rdkafka_name(self):
+        return rd_kafka_name(self.rk).decode() if self.rk != NULL else None
+
+    # --- the poller ----------------------------------------------------------------------------
+
+    def _poll_loop(self):
+        """Runs on the poller thread: wait without the GIL, take it once per drained batch."""
+        cdef rd_kafka_event_t *events[_EVENT_BATCH]
+        cdef int n, i
+        cdef rd_kafka_queue_t *q = self.mainq
+        while True:
+            with nogil:
+                n = 0
+                events[0] = rd_kafka_queue_poll(q, 1000)
+                if events[0] != NULL:
+                    n = 1
+                    while n < _EVENT_BATCH:
+                        events[n] = rd_kafka_queue_poll(q, 0)
+                        if events[n] == NULL:
+                            break
+                        n += 1
+            if n > 0:
+                try:
+                    self._serve(events, n)
+                except BaseException:
+                    PyErr_WriteUnraisable(self._poll_loop)
+            elif self._stopping:
+                return
+
+    cdef _serve(self, rd_kafka_event_t **events, int n):
+        cdef int i
+        cdef int etype
+        cdef list delivered = None
+        for i in range(n):
+            etype = rd_kafka_event_type(events[i])
+            try:
+                if etype == RD_KAFKA_EVENT_DR:
+                    delivered = self._serve_dr(events[i], delivered)
+                elif etype == RD_KAFKA_EVENT_ERROR:
+                    self._serve_error(events[i])
+                elif etype == RD_KAFKA_EVENT_LOG:
+                    self._serve_log(events[i])
+                elif etype == RD_KAFKA_EVENT_STATS:
+                    self._serve_stats(events[i])
+            finally:
+                rd_kafka_event_destroy(events[i])
+        if delivered is not None:
+            self._waiter.wake_all()
+            callback = self.on_deliveries
+            for handle in delivered:
+                if (<DeliveryHandle>handle)._callbacks is not None:
+                    (<DeliveryHandle>handle)._run_callbacks()
+            if callback is not None:
+                self._call(callback, "delivery", (delivered,))
+
+    cdef list _serve_dr(self, rd_kafka_event_t *ev, list delivered):
+        cdef const rd_kafka_message_t *msgs[_MSG_CHUNK]
+        cdef size_t count, i
+        cdef const rd_kafka_message_t *m
+        cdef DeliveryHandle h
+        cdef const char *errstr
+        if delivered is None:
+            delivered = []
+        while True:
+            count = rd_kafka_event_message_array(ev, msgs, _MSG_CHUNK)
+            if count == 0:
+                break
+            for i in range(count):
+                m = msgs[i]
+                if m._private == NULL:
+                    continue
+                h = <DeliveryHandle>m._private
+                if m.err:
+                    errstr = rd_kafka_message_produce_errstr(m)
+                    error = kafka_error(
+                        m.err, errstr.decode("utf-8", "replace") if errstr != NULL else None,
+                        m.err == RD_KAFKA_RESP_ERR__FATAL)
+                else:
+                    error = None
+                _handle_set(h, m.partition, m.offset, error, rd_kafka_message_latency(m))
+                delivered.append(h)
+                # The reference taken at produce time, released exactly once, here.
+                Py_DECREF(h)
+            if count < _MSG_CHUNK:
+                break
+        return delivered
+
+    cdef _serve_error(self, rd_kafka_event_t *ev):
+        cdef char errstr[512]
+        cdef int fatal = rd_kafka_event_error_is_fatal(ev)
+        cdef rd_kafka_resp_err_t code = rd_kafka_event_error(ev)
+        cdef const char *text = rd_kafka_event_error_string(ev)
+        message = text.decode("utf-8", "replace") if text != NULL else None
+        if fatal:
+            code = rd_kafka_fatal_error(self.rk, errstr, sizeof(errstr))
+            message = errstr.decode("utf-8", "replace")
+        error = kafka_error(code, message, fatal != 0)
+        if self.on_error is not None:
+            self._call(self.on_error, "error", (error,))
+
+    cdef _serve_log(self, rd_kafka_event_t *ev):
+        cdef const char *fac
+        cdef const char *text
+        cdef int level
+        if self.on_log is None:
+            return
+        if rd_kafka_event_log(ev, &fac, &text, &level) == 0:
+            self._call(self.on_log, "log", (level, (fac or b"").decode("utf-8", "replace"),
+                                            (text or b"").decode("utf-8", "replace")))
+
+    cdef _serve_stats(self, rd_kafka_event_t *ev):
+        cdef const char *stats = rd_kafka_event_stats(ev)
+        if self.on_stats is not None and stats != NULL:
+            self._call(self.on_stats, "statistics", (stats.decode("utf-8", "replace"),))
+
+    cdef _call(self, fn, str kind, tuple args):
+        try:
+            fn(*args)
+        except BaseException as exc:
+            handler = self.on_callback_error
+            if handler is None:
+                PyErr_WriteUnraisable(fn)
+                return
+            try:
+                handler(kind, exc)
+            except BaseException:
+                PyErr_WriteUnraisable(handler)
+
+    # --- topics ----------------------------------------------------------------------------------
+
+    def register_topic_config(self, object key, dict topic_config):
+        """Make a per-topic configuration (a variant's) usable under ``key``."""
+        self._topic_confs[key] = dict(topic_config)
+
+    cdef _Topic _topic(self, str name, object conf_key):
+        cdef rd_kafka_topic_conf_t *tconf = NULL
+        cdef char errstr[512]
+        cdef _Topic topic
+        cache_key = (conf_key, name) if conf_key is not None else name
+        topic = self._topics.get(cache_key)
+        if topic is not None:
+            return topic
+        self._ensure_open()
+        topic_config = self._topic_confs.get(conf_key)
+        partitioner = self._partitioner
+        if topic_config:
+            tconf = rd_kafka_topic_conf_new()
+            for key, value in topic_config.items():
+                if rd_kafka_topic_conf_set(tconf, str(key).encode(), _conf_value(value).encode(),
+                                           errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK:
+                    rd_kafka_topic_conf_destroy(tconf)
+                    raise _errors.VariantInvalidError(
+                        {f"topic_config.{key}": errstr.decode("utf-8", "replace")})
+            partitioner = str(topic_config.get("partitioner", partitioner))
+        topic = _Topic.__new__(_Topic)
+        topic.name = name
+        topic.rkt = rd_kafka_topic_new(self.rk, name.encode("utf-8"), tconf)
+        if topic.rkt == NULL:
+            if tconf != NULL:
+                rd_kafka_topic_conf_destroy(tconf)
+            raise kafka_error(rd_kafka_last_error())
+        topic.partitioner = _partitioner_by_name(partitioner)
+        topic.random_partitioner = partitioner == "random"
+        self._topics[cache_key] = topic
+        return topic
+
+    def partition_count(self, str topic, int timeout_ms=5000):
+        """Partitions of ``topic`` from metadata, cached 30 s; -1 when unknown."""
+        cached = self._partition_counts.get(topic)
+        now = _time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        count = self._fetch_partition_count(self._topic(topic, None), timeout_ms)
+        if count > 0:
+            self._partition_counts[topic] = (count, now + 30.0)
+        return count
+
+    cdef int _fetch_partition_count(self, _Topic topic, int timeout_ms) except? -2:
+        cdef const rd_kafka_metadata_t *md = NULL
+        cdef rd_kafka_resp_err_t err
+        cdef int count = -1
+        with nogil:
+            err = rd_kafka_metadata(self.rk, 0, topic.rkt, &md, timeout_ms)
+        if err == 0 and md != NULL:
+            if md.topic_cnt > 0 and md.topics[0].err == 0:
+                count = md.topics[0].partition_cnt
+            rd_kafka_metadata_destroy(md)
+        return count
+
+    cdef int32_t _partition_for_key(self, _Topic topic, const char *key, Py_ssize_t keylen) except? -2:
+        cdef int count = self.partition_count(topic.name)
+        if count <= 0:
+            return RD_KAFKA_PARTITION_UA
+        if topic.random_partitioner or topic.partitioner == NULL:
+            return rand() % count
+        return topic.partitioner(topic.rkt, key, keylen, count, NULL, NULL)
+
+    # --- produce -------------------------------------------------------------------------------
+
+    cdef int _prepare(self, dict msg, _Msg *m, object conf_key) except -1:
+        """Fill ``m`` from a validated message: pins payload and key, builds headers."""
+        cdef _Topic topic
+        cdef PyObject *p
+        cdef const char *pk
+        cdef Py_ssize_t pk_len
+        topic = self._topic(<str>msg["topic"], conf_key)
+        m.rkt = topic.rkt
+        payload = msg["payload"]
+        if payload is None:
+            m.payload = NULL
+            m.payload_len = 0
+        elif type(payload) is bytes or type(payload) is str:
+            _pin_bytes(payload, &m.payload, &m.payload_len, &m.pin_payload)
+        else:
+            PyObject_GetBuffer(payload, &m.view, PyBUF_SIMPLE)
+            m.has_view = True
+            m.payload = <const char *>m.view.buf
+            m.payload_len = m.view.len
+        p = PyDict_GetItem(msg, "key")
+        if p != NULL and <object>p is not None:
+            _pin_bytes(<object>p, &m.key, &m.key_len, &m.pin_key)
+        p = PyDict_GetItem(msg, "partition")
+        m.partition = RD_KAFKA_PARTITION_UA if p == NULL else <int32_t>(<object>p)
+        p = PyDict_GetItem(msg, "partition_key")
+        if p != NULL and <object>p is not None:
+            pkey = <object>p
+            if type(pkey) is bytes:
+                pk = PyBytes_AS_STRING(pkey)
+                pk_len = PyBytes_GET_SIZE(pkey)
+            else:
+                pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
+            m.partition = self._partition_for_key(topic, pk, pk_len)
+        p = PyDict_GetItem(msg, "timestamp")
+        m.timestamp = -1 if (p == NULL or <object>p is None) else _timestamp_ms(<object>p)
+        p = PyDict_GetItem(msg, "headers")
+        if p != NULL and <object>p is not None:
+            m.headers = _build_headers(<dict>(<object>p))
+        return 0
+
+    cdef inline rd_kafka_resp_err_t _send(self, _Msg *m) noexcept nogil:
+        """Enqueue one prepared message; librdkafka copies payload and key (F_COPY)."""
+        cdef rd_kafka_vu_t vus[8]
+        cdef rd_kafka_error_t *error
+        cdef rd_kafka_resp_err_t code
+        cdef int n = 6
+        if m.headers == NULL and m.timestamp < 0:
+            if rd_kafka_produce(m.rkt, m.partition, RD_KAFKA_MSG_F_COPY, <void *>m.payload,
+                                m.payload_len, m.key, m.key_len, m.handle) == -1:
+                return rd_kafka_last_error()
+            return RD_KAFKA_RESP_ERR_NO_ERROR
+        vus[0].vtype = RD_KAFKA_VTYPE_RKT
+        vus[0].u.rkt = m.rkt
+        vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
+        vus[1].u.i32 = m.partition
+        vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+        vus[2].u.i = RD_KAFKA_MSG_F_COPY
+        vus[3].vtype = RD_KAFKA_VTYPE_VALUE
+        vus[3].u.mem.ptr = <void *>m.payload
+        vus[3].u.mem.size = m.payload_len
+        vus[4].vtype = RD_KAFKA_VTYPE_KEY
+        vus[4].u.mem.ptr = <void *>m.key
+        vus[4].u.mem.size = m.key_len
+        vus[5].vtype = RD_KAFKA_VTYPE_OPAQUE
+        vus[5].u.ptr = m.handle
+        if m.timestamp >= 0:
+            vus[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP
+            vus[n].u.i64 = m.timestamp
+            n += 1
+        if m.headers != NULL:
+            vus[n].vtype = RD_KAFKA_VTYPE_HEADERS
+            vus[n].u.headers = m.headers
+            n += 1
+        error = rd_kafka_produceva(self.rk, vus, n)
+        if error != NULL:
+            code = rd_kafka_error_code(error)
+            rd_kafka_error_destroy(error)
+            return code          # headers stay ours on failure
+        m.headers = NULL         # ... and become the message's on success
+        return RD_KAFKA_RESP_ERR_NO_ERROR
+
+    cdef inline int _ensure_open(self) except -1:
+        if self._closed or self._closing or self.rk == NULL:
+            raise _errors.ProducerClosedError(self.name)
+        return 0
+
+    def produce(self, object message, Py_ssize_t max_payload_size=1_000_012,
+                object conf_key=None, long long max_wait_ms=-1):
+        """Validate and enqueue one message; return its DeliveryHandle.
+
+        Raises MessageInvalidError (nothing sent) or KafkaError (inline failure, e.g.
+        queue_full; the handle is released).
+        """
+        cdef _Msg m
+        cdef dict errors
+        cdef DeliveryHandle handle
+        cdef rd_kafka_resp_err_t err
+        message = _as_dict(message)
+        errors = _check_fields(message, max_payload_size)
+        if errors is not None:
+            raise _errors.MessageInvalidError(errors)
+        self._ensure_open()
+        memset(&m, 0, sizeof(_Msg))
+        self._ops += 1
+        try:
+            self._prepare(<dict>message, &m, conf_key)
+            handle = _new_handle((<dict>message)["topic"], (<dict>message).get("label"),
+                                 self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
+                                 self._waiter)
+            Py_INCREF(handle)
+            m.handle = <PyObject *>handle
+            err = self._send(&m)
+            if err:
+                Py_DECREF(handle)
+                raise kafka_error(err)
+            return handle
+        finally:
+            self._ops -= 1
+            _msg_release(&m)
+
+    def produce_many(self, list messages, Py_ssize_t max_payload_size=1_000_012,
+                     object conf_key=None, long long max_wait_ms=-1):
+        """Validate every message, then enqueue them all; return their handles.
+
+        An invalid message raises MessageInvalidError before anything is sent. An inline
+        failure stops the batch: the KafkaError raised carries ``.dispatched`` (the handles
+        already enqueued) and ``.index`` (the first message not enqueued).
+        """
+        cdef Py_ssize_t count = len(messages)
+        cdef Py_ssize_t i, sent = 0
+        cdef _Msg *ms
+        cdef dict errors
+        cdef DeliveryHandle handle
+        cdef rd_kafka_resp_err_t err = 0
+        cdef long long wait_ms = self.max_wait_ms if max_wait_ms < 0 else max_wait_ms
+        cdef list prepared = [None] * count
+        for i in range(count):
+            message = _as_dict(messages[i])
+            errors = _check_fields(message, max_payload_size)
+            if errors is not None:
+                raise _errors.MessageInvalidError(errors)
+            prepared[i] = message
+        self._ensure_open()
+        if count == 0:
+            return []
+        ms = <_Msg *>calloc(count, sizeof(_Msg))
+        if ms == NULL:
+            raise MemoryError()
+        handles = [None] * count
+        self._ops += 1
+        try:
+            for i in range(count):
+                message = prepared[i]
+                self._prepare(<dict>message, &ms[i], conf_key)
+                handle = _new_handle((<dict>message)["topic"], (<dict>message).get("label"),
+                                     wait_ms, self._waiter)
+                handles[i] = handle
+                Py_INCREF(handle)
+                ms[i].handle = <PyObject *>handle
+            with nogil:
+                while sent < count:
+                    err = self._send(&ms[sent])
+                    if err:
+                        break
+                    sent += 1
+            if err:
+                error = kafka_error(err)
+                error.dispatched = handles[:sent]
+                error.index = sent
+                raise error
+            return handles
+        finally:
+            self._ops -= 1
+            for i in range(count):
+                if i >= sent and ms[i].handle != NULL:
+                    Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
+                _msg_release(&ms[i])
+            free(ms)
+
+    # --- queue control ------------------------------------------------------------------------
+
+    def flush(self, long long timeout_ms):
+        """Wait until every message is delivered or failed; False if the time ran out."""
+        cdef int64_t deadline = _now_ns() + timeout_ms * 1_000_000
+        cdef int slice_ms
+        cdef rd_kafka_resp_err_t err
+        if self._closed or self.rk == NULL:
+            raise _errors.ProducerClosedError(self.name)
+        while True:
+            slice_ms = <int>max(0, min(100, (deadline - _now_ns()) // 1_000_000))
+            with nogil:
+                err = rd_kafka_flush(self.rk, slice_ms)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR:
+                return True
+            if _now_ns() >= deadline:
+                return False
+            PyErr_CheckSignals()
+
+    def purge(self, bint in_flight=True):
+        """Fail every queued (and in-flight) message with purge_queue / purge_inflight."""
+        cdef int flags = RD_KAFKA_PURGE_F_QUEUE
+        cdef rd_kafka_resp_err_t err
+        if in_flight:
+            flags |= RD_KAFKA_PURGE_F_INFLIGHT
+        self._ensure_open()
+        with nogil:
+            err = rd_kafka_purge(self.rk, flags)
+        if err:
+            raise kafka_error(err)
+
+    @property
+    def queue_length(self):
+        """Messages queued or in flight in librdkafka plus reports not yet served."""
+        if self._closed or self.rk == NULL:
+            return 0
+        return rd_kafka_outq_len(self.rk)
+
+    def fatal_error(self):
+        """The client's fatal error as KafkaError, or None."""
+        cdef char errstr[512]
+        cdef rd_kafka_resp_err_t code
+        self._ensure_open()
+        code = rd_kafka_fatal_error(self.rk, errstr, sizeof(errstr))
+        if code == 0:
+            return None
+        return kafka_error(code, errstr.decode("utf-8", "replace"), True)
+
+    def trigger_test_fatal_error(self, int code, str reason):
+        self._ensure_open()
+        return rd_kafka_test_fatal_error(self.rk, code, reason.encode())
+
+    # --- transactions (policy in waterdrop.producer) ------------------------------------------
+
+    def init_transactions(self, int timeout_ms):
+        cdef rd_kafka_error_t *error
+        self._ensure_open()
+        with nogil:
+            error = rd_kafka_init_transactions(self.rk, timeout_ms)
+        if error != NULL:
+            raise _error_from_rd_error(error)
+
+    def begin_transaction(self):
+        cdef rd_kafka_error_t *error
+        self._ensure_open()
+        error = rd_kafka_begin_transaction(self.rk)
+        if error != NULL:
+            raise _error_from_rd_error(error)
+
+    def commit_transaction(self, int timeout_ms=-1):
+        cdef rd_kafka_error_t *error
+        self._ensure_open()
+        with nogil:
+            error = rd_kafka_commit_transaction(self.rk, timeout_ms)
+        if error != NULL:
+            raise _error_from_rd_error(error)
+
+    def abort_transaction(self, int timeout_ms=-1):
+        cdef rd_kafka_error_t *error
+        self._ensure_open()
+        with nogil:
+            error = rd_kafka_abort_transaction(self.rk, timeout_ms)
+        if error != NULL:
+            raise _error_from_rd_error(error)
+
+    # --- shutdown ------------------------------------------------------------------------------
+
+    def close(self, long long timeout_ms=-1, bint force=False):
+        """Flush up to ``timeout_ms`` (purge first when ``force``), then destroy the handle.
+
+        Every handle resolves before this returns: messages still undelivered when the time
+        runs out are purged, so their handles fail with purge_queue / purge_inflight instead
+        of being dropped.
+        """
+        cdef rd_kafka_resp_err_t err
+        with self._lock:
+            if self._closed:
+                return True
+            if timeout_ms < 0:
+                timeout_ms = self.max_wait_ms
+            self._closing = True
+            while self._ops > 0:          # another thread is inside produce: let it finish
+                _time.sleep(0.001)
+            delivered = self.flush(timeout_ms)
+            if force or not delivered:
+                with nogil:
+                    rd_kafka_purge(self.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+                # Purged reports still go through the poller; wait for them to be served.
+                self.flush(10_000)
+            self._stopping = True
+            rd_kafka_queue_yield(self.mainq)
+            self._thread.join()
+            self._closed = True
+            for topic in self._topics.values():
+                rd_kafka_topic_destroy((<_Topic>topic).rkt)
+                (<_Topic>topic).rkt = NULL
+            self._topics.clear()
+            rd_kafka_queue_destroy(self.mainq)
+            self.mainq = NULL
+            with nogil:
+                rd_kafka_destroy(self.rk)
+            self.rk = NULL
+            return delivered
+
+    def abandon(self):
+        """Forget the native handle without touching it (a forked child's inherited client)."""
+        self._closed = True
+        self.rk = NULL
+        self.mainq = NULL
+        for topic in self._topics.values():
+            (<_Topic>topic).rkt = NULL
+        self._topics.clear()
+
+
+cdef str _conf_value(object value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def conf_value(value):
+    """The librdkafka string form of a setting value (bools as true/false)."""
+    return _conf_value(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# librdkafka's mock cluster
+# ----------------------------------------------------------------------------------------------
+
+cdef class MockCluster:
+    """librdkafka's in-process Kafka cluster: real protocol on 127.0.0.1, fault injection."""
+
+    cdef rd_kafka_t *rk
+    cdef rd_kafka_mock_cluster_t *mc
+    cdef readonly str bootstrap_servers
+    cdef readonly int brokers
+
+    def __cinit__(self):
+        self.rk = NULL
+        self.mc = NULL
+
+    def __init__(self, int brokers=3):
+        cdef char errstr[512]
+        cdef rd_kafka_conf_t *conf
+        if brokers < 1:
+            raise ValueError("a mock cluster needs at least one broker")
+        conf = rd_kafka_conf_new()
+        rd_kafka_conf_set(conf, b"log_level", b"3", errstr, sizeof(errstr))
+        self.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))
+        if self.rk == NULL:
+            rd_kafka_conf_destroy(conf)
+            raise RuntimeError(errstr.decode())
+        self.mc = rd_kafka_mock_cluster_new(self.rk, brokers)
+        if self.mc == NULL:
+            rd_kafka_destroy(self.rk)
+            self.rk = NULL
+            raise RuntimeError("could not start the mock cluster")
+        self.brokers = brokers
+        self.bootstrap_servers = rd_kafka_mock_cluster_bootstraps(self.mc).decode()
+
+    cdef int _check(self, rd_kafka_resp_err_t err) except -1:
+        if err:
+            raise kafka_error(err)
+        return 0
+
+    cdef inline int _open(self) except -1:
+        if self.mc == NULL:
+            raise RuntimeError("the mock cluster is closed")
+        return 0
+
+    def create_topic(self, str topic, int partitions=1, int replication_factor=1):
+        self._open()
+        self._check(rd_kafka_mock_topic_create(self.mc, topic.encode(), partitions,
+                                               replication_factor))
+
+    def broker_down(self, int broker_id):
+        self._open()
+        self._check(rd_kafka_mock_broker_set_down(self.mc, broker_id))
+
+    def broker_up(self, int broker_id):
+        self._open()
+        self._check(rd_kafka_mock_broker_set_up(self.mc, broker_id))
+
+    def set_rtt(self, int broker_id, int rtt_ms):
+        """Delay every response of ``broker_id`` (-1: all brokers) by ``rtt_ms``."""
+        self._open()
+        self._check(rd_kafka_mock_broker_set_rtt(self.mc, broker_id, rtt_ms))
+
+    def set_leader(self, str topic, int partition, int broker_id):
+        self._open()
+        self._check(rd_kafka_mock_partition_set_leader(self.mc, topic.encode(), partition,
+                                                       broker_id))
+
+    def push_request_errors(self, int api_key, errors):
+        """The next requests of ``api_key`` (0 = Produce) fail with ``errors`` in order.
+
+        Each error is a librdkafka code or name (``"not_leader_for_partition"``).
+        """
+        cdef rd_kafka_resp_err_t *codes
+        cdef Py_ssize_t i, n = len(errors)
+        self._open()
+        codes = <rd_kafka_resp_err_t *>malloc(max(1, n) * sizeof(rd_kafka_resp_err_t))
+        try:
+            for i in range(n):
+                e = errors[i]
+                codes[i] = ERROR_CODES[e] if isinstance(e, str) else int(e)
+            rd_kafka_mock_push_request_errors_array(self.mc, api_key, n, codes)
+        finally:
+            free(codes)
+
+    def clear_request_errors(self, int api_key):
+        self._open()
+        rd_kafka_mock_clear_request_errors(self.mc, api_key)
+
+    def close(self):
+        if self.mc != NULL:
+            with nogil:
+                rd_kafka_mock_cluster_destroy(self.mc)
+            self.mc = NULL
+        if self.rk != NULL:
+            with nogil:
+                rd_kafka_destroy(self.rk)
+            self.rk = NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __dealloc__(self):
+        if self.mc != NULL:
+            rd_kafka_mock_cluster_destroy(self.mc)
+        if self.rk != NULL:
+            rd_kafka_destroy(self.rk)

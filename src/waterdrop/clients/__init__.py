@@ -1,0 +1,168 @@
+"""Clients a producer can dispatch through: the real one and two for users' tests."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import defaultdict
+from typing import Any
+
+from waterdrop import _core
+from waterdrop.errors import MessageInvalidError
+
+__all__ = ["Rdkafka", "Dummy", "Buffered"]
+
+_LOG_LEVELS = {0: 50, 1: 50, 2: 50, 3: 40, 4: 30, 5: 20, 6: 20, 7: 10}
+
+
+class Rdkafka:
+    """The default client: librdkafka through the Cython core.
+
+    ``Rdkafka(producer)`` returns a ``waterdrop._core.Client`` wired to the producer's
+    monitor and logger (the core object itself, so nothing sits between a produce call and C).
+    """
+
+    def __new__(cls, producer: Any) -> Any:  # type: ignore[misc]
+        config = producer.config
+        monitor = producer.monitor
+        statistics = monitor.listening("statistics.emitted")
+        kafka = {k: _core.conf_value(v) for k, v in config.kafka.items()}
+        if not statistics:
+            kafka["statistics.interval.ms"] = "0"
+        client = _core.Client(
+            kafka, int(config.max_wait_timeout), name=producer.id, statistics=statistics
+        )
+        _wire(client, producer)
+        return client
+
+
+def _wire(client: Any, producer: Any) -> None:
+    monitor = producer.monitor
+    producer_id = producer.id
+    logger = producer.config.logger
+
+    def on_error(error: Any) -> None:
+        monitor.instrument(
+            "error.occurred", caller=producer, error=error, producer_id=producer_id,
+            type="librdkafka.error",
+        )
+
+    def on_log(level: int, facility: str, message: str) -> None:
+        logger.log(_LOG_LEVELS.get(level, 20), "[rdkafka %s] %s", facility, message)
+
+    def on_stats(raw: str) -> None:
+        import json
+
+        monitor.instrument(
+            "statistics.emitted", producer_id=producer_id, statistics=json.loads(raw)
+        )
+
+    def on_deliveries(handles: list[Any]) -> None:
+        acked = monitor.listening("message.acknowledged")
+        failed = monitor.listening("error.occurred")
+        if not acked and not failed:
+            return
+        for handle in handles:
+            report = handle.report()
+            error = report.error
+            if error is None:
+                if acked:
+                    monitor.instrument(
+                        "message.acknowledged", caller=producer, producer_id=producer_id,
+                        offset=report.offset, partition=report.partition,
+                        topic=report.topic_name, delivery_report=report, label=report.label,
+                    )
+            elif failed:
+                monitor.instrument(
+                    "error.occurred", caller=producer, error=error, producer_id=producer_id,
+                    offset=report.offset, partition=report.partition, topic=report.topic_name,
+                    delivery_report=report, label=report.label, type="librdkafka.dispatch_error",
+                )
+
+    def on_callback_error(kind: str, error: BaseException) -> None:
+        monitor.instrument(
+            "error.occurred", caller=producer, error=error, producer_id=producer_id,
+            type=f"callbacks.{kind}.error",
+        )
+
+    client.on_error = on_error
+    client.on_log = on_log
+    client.on_stats = on_stats
+    client.on_deliveries = on_deliveries
+    client.on_callback_error = on_callback_error
+
+
+class Dummy:
+    """Validates and acknowledges locally; nothing leaves the process.
+
+    Offsets count up from 0 per (topic, partition); the partition is 0 unless given.
+    """
+
+    def __init__(self, producer: Any) -> None:
+        self._max_wait = int(producer.config.max_wait_timeout)
+        self._offsets: dict[tuple[str, int], itertools.count[int]] = defaultdict(itertools.count)
+        self._lock = threading.Lock()
+
+    def _ack(self, message: dict[str, Any], max_wait_ms: int) -> Any:
+        partition = message.get("partition", 0)
+        partition = 0 if partition in (None, -1) else partition
+        with self._lock:
+            offset = next(self._offsets[(message["topic"], partition)])
+        return _core.resolved_handle(
+            message["topic"], partition, offset, message.get("label"), None,
+            max_wait_ms if max_wait_ms >= 0 else self._max_wait,
+        )
+
+    @staticmethod
+    def _validated(message: Any, max_payload_size: int) -> dict[str, Any]:
+        message = dict(message)
+        errors = _core.check_message(message, max_payload_size)
+        if errors:
+            raise MessageInvalidError(errors)
+        return message
+
+    def produce(self, message: Any, max_payload_size: int = 1_000_012, conf_key: Any = None,
+                max_wait_ms: int = -1) -> Any:
+        message = self._validated(message, max_payload_size)
+        return self._ack(message, max_wait_ms)
+
+    def produce_many(self, messages: list[Any], max_payload_size: int = 1_000_012,
+                     conf_key: Any = None, max_wait_ms: int = -1) -> list[Any]:
+        batch = [self._validated(m, max_payload_size) for m in messages]
+        return [self._ack(m, max_wait_ms) for m in batch]
+
+    def flush(self, timeout_ms: int = 0) -> bool:
+        return True
+
+    def purge(self, in_flight: bool = True) -> None:
+        return None
+
+    def close(self, timeout_ms: int = -1, force: bool = False) -> bool:
+        return True
+
+    def partition_count(self, topic: str) -> int:
+        return -1
+
+    @property
+    def queue_length(self) -> int:
+        return 0
+
+
+class Buffered(Dummy):
+    """A Dummy that keeps every produced message, for asserting on in users' tests."""
+
+    def __init__(self, producer: Any) -> None:
+        super().__init__(producer)
+        self.messages: list[dict[str, Any]] = []
+
+    def _ack(self, message: dict[str, Any], max_wait_ms: int) -> Any:
+        with self._lock:
+            self.messages.append(message)
+        return super()._ack(message, max_wait_ms)
+
+    def messages_for(self, topic: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["topic"] == topic]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.messages.clear()

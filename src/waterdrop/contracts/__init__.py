@@ -1,0 +1,1 @@
+"""Contracts: validation rules with WaterDrop's wording (see ``messages``)."""

@@ -1,0 +1,91 @@
+"""The configuration contract: settings checked before a client is ever built."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+from waterdrop.contracts.messages import CONFIG
+from waterdrop.errors import ConfigurationInvalidError
+
+_BOOLS = (
+    "deliver",
+    "wait_on_queue_full",
+    "instrument_on_wait_queue_full",
+    "reload_on_transaction_fatal_error",
+    "reload_on_idempotent_fatal_error",
+)
+_NON_NEGATIVE = (
+    "wait_backoff_on_queue_full",
+    "wait_timeout_on_queue_full",
+    "wait_backoff_on_transaction_command",
+    "wait_backoff_on_idempotent_fatal_error",
+    "wait_backoff_on_transaction_fatal_error",
+    "wait_timeout_on_transaction_abort",
+)
+_AT_LEAST_ONE = (
+    "max_payload_size",
+    "max_attempts_on_transaction_command",
+    "max_attempts_on_idempotent_fatal_error",
+    "max_attempts_on_transaction_fatal_error",
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def validate(data: dict[str, Any]) -> None:
+    """Raise ConfigurationInvalidError with every broken rule, keyed by setting path."""
+    errors: dict[str, str] = {}
+
+    if not isinstance(data.get("id"), str) or not data["id"]:
+        errors["id"] = CONFIG["id_format"]
+    for name in ("logger", "monitor", "client_class"):
+        if data.get(name) is None:
+            errors[name] = CONFIG[f"{name}_format"]
+    for name in _BOOLS:
+        if not isinstance(data.get(name), bool):
+            errors[name] = CONFIG[f"{name}_format"]
+    for name in _NON_NEGATIVE:
+        value = data.get(name)
+        if not _is_number(value) or value < 0:
+            errors[name] = CONFIG[f"{name}_format"]
+    for name in _AT_LEAST_ONE:
+        value = data.get(name)
+        if not _is_int(value) or value < 1:
+            errors[name] = CONFIG[f"{name}_format"]
+    value = data.get("max_wait_timeout")
+    if not _is_number(value) or value < 0:
+        errors["max_wait_timeout"] = CONFIG["max_wait_timeout_format"]
+    value = data.get("idle_disconnect_timeout")
+    if not _is_int(value) or not (value == 0 or value >= 30_000):
+        errors["idle_disconnect_timeout"] = CONFIG["idle_disconnect_timeout_format"]
+    value = data.get("non_reloadable_errors")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        errors["non_reloadable_errors"] = CONFIG["non_reloadable_errors_format"]
+    value = data.get("statistics_decorator")
+    if value is not None and not callable(value):
+        errors["statistics_decorator"] = CONFIG["statistics_decorator_format"]
+    listener = (data.get("oauth") or {}).get("token_provider_listener")
+    if listener is not False and listener is not None and not callable(
+        getattr(listener, "on_oauthbearer_token_refresh", None)
+    ):
+        errors["oauth.token_provider_listener"] = CONFIG["oauth.token_provider_listener_format"]
+
+    kafka = data.get("kafka")
+    if not isinstance(kafka, dict) or not kafka:
+        errors["kafka"] = CONFIG["kafka_format"]
+    else:
+        for key, val in kafka.items():
+            if not isinstance(key, str):
+                errors[f"kafka.{key}"] = CONFIG["kafka_key_must_be_a_symbol"]
+            elif not isinstance(val, (str, int, float, bool)):
+                errors[f"kafka.{key}"] = CONFIG["kafka_value_format"]
+
+    if errors:
+        raise ConfigurationInvalidError(errors)

@@ -1,0 +1,5 @@
+"""The process-wide monitor (``waterdrop.monitor``): producer.created, producer.configured, ..."""
+
+from waterdrop.instrumentation.monitor import CLASS_EVENTS, Monitor
+
+monitor = Monitor(CLASS_EVENTS)

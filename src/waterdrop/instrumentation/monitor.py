@@ -1,0 +1,207 @@
+"""The event bus: WaterDrop's event names, subscribe by name or by listener object.
+
+Emitting an event nobody listens to costs one dict lookup: no payload, no Event, no timing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from waterdrop.errors import Error
+
+#: Every per-producer event, by WaterDrop's names.
+EVENTS: tuple[str, ...] = (
+    "producer.connected",
+    "producer.closing",
+    "producer.closed",
+    "producer.reload",
+    "producer.reloaded",
+    "producer.disconnecting",
+    "producer.disconnected",
+    "message.produced_async",
+    "message.produced_sync",
+    "message.acknowledged",
+    "message.purged",
+    "message.buffered",
+    "messages.produced_async",
+    "messages.produced_sync",
+    "messages.buffered",
+    "oauthbearer.token_refresh",
+    "transaction.started",
+    "transaction.committed",
+    "transaction.aborted",
+    "transaction.marked_as_consumed",
+    "transaction.finished",
+    "buffer.flushed_async",
+    "buffer.flushed_sync",
+    "buffer.purged",
+    "statistics.emitted",
+    "error.occurred",
+)
+
+#: Process-wide events on ``waterdrop.monitor``.
+CLASS_EVENTS: tuple[str, ...] = (
+    "producer.created",
+    "producer.configured",
+    "connection_pool.created",
+    "connection_pool.setup",
+    "connection_pool.shutdown",
+    "connection_pool.reload",
+    "connection_pool.reloaded",
+)
+
+
+class EventNotRegisteredError(Error, KeyError):
+    """Subscribing to, or emitting, an event name that is not in the registry."""
+
+
+class Event(Mapping[str, Any]):
+    """One emitted event: reads like a mapping, with ``.id`` and ``.payload``."""
+
+    __slots__ = ("id", "payload")
+
+    def __init__(self, event_id: str, payload: dict[str, Any]) -> None:
+        self.id = event_id
+        self.payload = payload
+
+    def __getitem__(self, key: str) -> Any:
+        return self.payload[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.payload)
+
+    def __len__(self) -> int:
+        return len(self.payload)
+
+    def __repr__(self) -> str:
+        return f"<Event {self.id} {self.payload!r}>"
+
+
+Listener = Callable[[Event], Any]
+
+
+class Monitor:
+    """A closed registry of events with copy-on-write listener lists (safe during dispatch)."""
+
+    def __init__(self, events: tuple[str, ...] = EVENTS) -> None:
+        self._events = frozenset(events)
+        self._lock = threading.Lock()
+        # event -> tuple of callables; only events with listeners are present
+        self._listeners: dict[str, tuple[Listener, ...]] = {}
+        # what was subscribed, to unsubscribe objects and callables alike
+        self._subscriptions: list[tuple[Any, dict[str, Listener]]] = []
+
+    @property
+    def available_events(self) -> tuple[str, ...]:
+        return tuple(sorted(self._events))
+
+    def _check(self, event: str) -> None:
+        if event not in self._events:
+            raise EventNotRegisteredError(f"{event!r} is not a registered event")
+
+    def subscribe(self, event_or_listener: Any, callback: Listener | None = None) -> Any:
+        """``subscribe("event.name", fn)``, or ``subscribe(listener)`` with ``on_<event>`` methods.
+
+        Also usable as a decorator: ``@monitor.subscribe("event.name")``.
+        """
+        if isinstance(event_or_listener, str):
+            event = event_or_listener
+            self._check(event)
+            if callback is None:
+                def decorator(fn: Listener) -> Listener:
+                    self.subscribe(event, fn)
+                    return fn
+                return decorator
+            self._add(callback, {event: callback})
+            return callback
+        listener = event_or_listener
+        handlers: dict[str, Listener] = {}
+        for event in self._events:
+            method = getattr(listener, "on_" + event.replace(".", "_"), None)
+            if callable(method):
+                handlers[event] = method
+        self._add(listener, handlers)
+        return listener
+
+    def _add(self, owner: Any, handlers: dict[str, Listener]) -> None:
+        self._before_subscribe(handlers)
+        with self._lock:
+            listeners = dict(self._listeners)
+            for event, fn in handlers.items():
+                listeners[event] = (*listeners.get(event, ()), fn)
+            self._listeners = listeners
+            self._subscriptions.append((owner, dict(handlers)))
+
+    def _before_subscribe(self, handlers: dict[str, Listener]) -> None:
+        """Hook for subclasses that refuse some late subscriptions."""
+
+    def unsubscribe(self, listener: Any) -> None:
+        with self._lock:
+            kept = [(o, hs) for o, hs in self._subscriptions if o is not listener]
+            self._subscriptions = kept
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        listeners: dict[str, tuple[Listener, ...]] = {}
+        for _owner, handlers in self._subscriptions:
+            for event, fn in handlers.items():
+                listeners[event] = (*listeners.get(event, ()), fn)
+        self._listeners = listeners
+
+    def clear(self, event: str | None = None) -> None:
+        with self._lock:
+            if event is None:
+                self._subscriptions = []
+            else:
+                self._check(event)
+                self._subscriptions = [
+                    (o, {e: fn for e, fn in hs.items() if e != event})
+                    for o, hs in self._subscriptions
+                ]
+            self._rebuild()
+
+    @property
+    def listeners(self) -> dict[str, list[Listener]]:
+        return {event: list(fns) for event, fns in self._listeners.items()}
+
+    def listening(self, event: str) -> bool:
+        """True when someone listens to ``event`` (the hot path's one check)."""
+        return event in self._listeners
+
+    def instrument(self, event: str, payload: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Notify the listeners of ``event`` now (no-op when nobody listens)."""
+        fns = self._listeners.get(event)
+        if fns is None:
+            if event not in self._events:
+                self._check(event)
+            return
+        data = dict(payload or {}, **kwargs)
+        evt = Event(event, data)
+        for fn in fns:
+            fn(evt)
+
+    def timed(self, event: str, **payload: Any) -> "_Timed":
+        """Context manager: emit ``event`` with ``time`` (ms) after the block succeeds."""
+        return _Timed(self, event, payload)
+
+
+class _Timed:
+    __slots__ = ("monitor", "event", "payload", "start")
+
+    def __init__(self, monitor: Monitor, event: str, payload: dict[str, Any]) -> None:
+        self.monitor = monitor
+        self.event = event
+        self.payload = payload
+        self.start = 0.0
+
+    def __enter__(self) -> dict[str, Any]:
+        self.start = time.monotonic()
+        return self.payload
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None and self.monitor.listening(self.event):
+            self.payload["time"] = (time.monotonic() - self.start) * 1000.0
+            self.monitor.instrument(self.event, self.payload)
