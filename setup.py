@@ -65,16 +65,18 @@ class build_ext(_build_ext):
 
     def run(self):
         rdk = _vendor_build()
-        if _truthy("WATERDROP_SYSTEM_LIBRDKAFKA"):
-            link = rdk.system_link_info()
+        try:
+            if _truthy("WATERDROP_SYSTEM_LIBRDKAFKA"):
+                link, prefix = rdk.system_link_info(), None
+            else:
+                prefix = rdk.ensure_built()
+                link = rdk.link_info(prefix)
+        except rdk.LibrdkafkaError as exc:
+            sys.stderr.write(f"\nerror: {exc}\n")
+            raise SystemExit(1) from None
+        if prefix is None:
             self._licenses = None
         else:
-            try:
-                prefix = rdk.ensure_built()
-            except rdk.LibrdkafkaError as exc:
-                sys.stderr.write(f"\nerror: {exc}\n")
-                raise SystemExit(1) from None
-            link = rdk.link_info(prefix)
             self._licenses = Path(prefix) / rdk.LICENSES_RELPATH
             if sys.platform.startswith("linux"):
                 # Keep librdkafka's symbols private to _core: another copy of
@@ -82,6 +84,9 @@ class build_ext(_build_ext):
                 # interpose on ours, nor ours on it.
                 link["extra_link_args"].append("-Wl,--exclude-libs,ALL")
         for ext in self.extensions:
+            if getattr(ext, "_waterdrop_linked", False):  # run() twice (editable installs)
+                continue
+            ext._waterdrop_linked = True
             ext.include_dirs = link["include_dirs"] + list(ext.include_dirs)
             ext.extra_objects = list(ext.extra_objects) + link["extra_objects"]
             ext.library_dirs = list(ext.library_dirs) + link["library_dirs"]

@@ -7,7 +7,7 @@ policy (settings, lifecycle, instrumentation) lives in the Python layer above.
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_Size
+from cpython.dict cimport PyDict_GetItem, PyDict_Size, PyDict_Next
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
@@ -15,6 +15,8 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, free, rand
 from libc.string cimport memset
+
+cimport cython
 
 from waterdrop._rdkafka cimport *
 
@@ -133,8 +135,9 @@ cdef object _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 # Topic names: ASCII letters, digits, '_', '-' and '.' (WaterDrop's /\A(\w|-|\.)+\z/).
 cdef bint _TOPIC_CHARS[128]
 memset(_TOPIC_CHARS, 0, sizeof(_TOPIC_CHARS))
-for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.":
-    _TOPIC_CHARS[_c] = True
+for _c in range(128):
+    _TOPIC_CHARS[_c] = chr(_c) in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+
 
 
 cdef bint _topic_valid(object topic):
@@ -235,90 +238,124 @@ cdef inline void _msg_release(_Msg *m):
         m.headers = NULL
 
 
+cdef struct _Fields:
+    # Borrowed references to a message dict's values (NULL: key absent).
+    PyObject *topic
+    PyObject *payload
+    PyObject *key
+    PyObject *partition
+    PyObject *partition_key
+    PyObject *timestamp
+    PyObject *headers
+    PyObject *label
+    bint unknown
+
+
+# Interned key objects: a literal key in user code is the same object, so the common case
+# is a pointer comparison; equal strings built at run time still match by value.
+cdef str _K_TOPIC = "topic"
+cdef str _K_PAYLOAD = "payload"
+cdef str _K_KEY = "key"
+cdef str _K_PARTITION = "partition"
+cdef str _K_PARTITION_KEY = "partition_key"
+cdef str _K_TIMESTAMP = "timestamp"
+cdef str _K_HEADERS = "headers"
+cdef str _K_LABEL = "label"
+
+
+cdef inline bint _same(PyObject *k, str name):
+    return k == <PyObject *>name or (type(<object>k) is str and <object>k == name)
+
+
+cdef void _extract(dict msg, _Fields *f):
+    """One pass over the message's items (usually two) instead of a lookup per known key."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *k
+    cdef PyObject *v
+    memset(f, 0, sizeof(_Fields))
+    while PyDict_Next(msg, &pos, &k, &v):
+        if _same(k, _K_TOPIC):
+            f.topic = v
+        elif _same(k, _K_PAYLOAD):
+            f.payload = v
+        elif _same(k, _K_KEY):
+            f.key = v
+        elif _same(k, _K_PARTITION):
+            f.partition = v
+        elif _same(k, _K_LABEL):
+            f.label = v
+        elif _same(k, _K_HEADERS):
+            f.headers = v
+        elif _same(k, _K_PARTITION_KEY):
+            f.partition_key = v
+        elif _same(k, _K_TIMESTAMP):
+            f.timestamp = v
+        else:
+            f.unknown = True
+
+
+cdef inline bint _is_none(PyObject *p):
+    return p == NULL or <object>p is None
+
+
 cdef dict _check_fields(object message, Py_ssize_t max_payload_size):
     """Return None when the message satisfies the contract, else a dict field -> reason."""
     cdef dict errors = None
-    cdef dict msg
-    cdef PyObject *p
-    cdef Py_ssize_t found = 0
+    cdef _Fields f
     cdef Py_ssize_t size
     if type(message) is not dict:
         return {"topic": _MISSING, "payload": _MISSING}
-    msg = <dict>message
+    _extract(<dict>message, &f)
 
-    p = PyDict_GetItem(msg, "topic")
-    if p == NULL:
+    if f.topic == NULL:
         errors = {"topic": _MISSING}
-    else:
-        found += 1
-        if not _topic_valid(<object>p):
-            errors = {"topic": _MSG["topic_format"]}
+    elif not _topic_valid(<object>f.topic):
+        errors = {"topic": _MSG["topic_format"]}
 
-    p = PyDict_GetItem(msg, "payload")
-    if p == NULL:
+    if f.payload == NULL:
         if errors is None:
             errors = {}
         errors["payload"] = _MISSING
     else:
-        found += 1
-        t = type(<object>p)
-        if not (t is bytes or t is str or <object>p is None or t is bytearray
-                or t is memoryview):
-            if errors is None:
-                errors = {}
-            errors["payload"] = _MSG["payload_format"]
-        elif t is memoryview and not (<memoryview>(<object>p)).c_contiguous:
+        payload = <object>f.payload
+        t = type(payload)
+        if not (t is bytes or t is str or payload is None or t is bytearray
+                or (t is memoryview and (<memoryview>payload).c_contiguous)):
             if errors is None:
                 errors = {}
             errors["payload"] = _MSG["payload_format"]
 
-    p = PyDict_GetItem(msg, "key")
-    if p != NULL:
-        found += 1
-        if <object>p is not None and not _nonempty_key(<object>p):
-            if errors is None:
-                errors = {}
-            errors["key"] = _MSG["key_format"]
+    if not _is_none(f.key) and not _nonempty_key(<object>f.key):
+        if errors is None:
+            errors = {}
+        errors["key"] = _MSG["key_format"]
 
-    p = PyDict_GetItem(msg, "partition")
-    if p != NULL:
-        found += 1
-        if type(<object>p) is not int or <object>p < -1 or <object>p > INT32_MAX:
+    if f.partition != NULL:
+        value = <object>f.partition
+        if type(value) is not int or value < -1 or value > INT32_MAX:
             if errors is None:
                 errors = {}
             errors["partition"] = _MSG["partition_format"]
 
-    p = PyDict_GetItem(msg, "partition_key")
-    if p != NULL:
-        found += 1
-        if <object>p is not None and not _nonempty_key(<object>p):
-            if errors is None:
-                errors = {}
-            errors["partition_key"] = _MSG["partition_key_format"]
-
-    p = PyDict_GetItem(msg, "timestamp")
-    if p != NULL:
-        found += 1
-        if <object>p is not None and _timestamp_ms(<object>p) == -2:
-            if errors is None:
-                errors = {}
-            errors["timestamp"] = _MSG["timestamp_format"]
-
-    p = PyDict_GetItem(msg, "headers")
-    if p != NULL:
-        found += 1
-        if <object>p is not None and type(<object>p) is not dict:
-            if errors is None:
-                errors = {}
-            errors["headers"] = _MSG["headers_format"]
-
-    if PyDict_GetItem(msg, "label") != NULL:
-        found += 1
-
-    if found != PyDict_Size(msg):
+    if not _is_none(f.partition_key) and not _nonempty_key(<object>f.partition_key):
         if errors is None:
             errors = {}
-        for name in msg:
+        errors["partition_key"] = _MSG["partition_key_format"]
+
+    if not _is_none(f.timestamp) and _timestamp_ms(<object>f.timestamp) == -2:
+        if errors is None:
+            errors = {}
+        errors["timestamp"] = _MSG["timestamp_format"]
+
+    if not _is_none(f.headers) and type(<object>f.headers) is not dict:
+        if errors is None:
+            errors = {}
+        errors["headers"] = _MSG["headers_format"]
+
+    if f.unknown:
+        if errors is None:
+            errors = {}
+        for name in <dict>message:
             if name not in _MESSAGE_KEYS:
                 errors[str(name)] = _MSG["unknown_key"]
 
@@ -326,48 +363,56 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size):
         return errors
 
     # Virtual rules: only when everything above passed (WaterDrop reports in stages).
-    p = PyDict_GetItem(msg, "headers")
-    if p != NULL and <object>p is not None:
-        if not _headers_valid(<dict>(<object>p)):
+    if not _is_none(f.headers):
+        if not _headers_valid(<dict>(<object>f.headers)):
             return {"headers": _MSG["headers_invalid_key_type"]}
-        if not _headers_values_valid(<dict>(<object>p)):
+        if not _headers_values_valid(<dict>(<object>f.headers)):
+            return {"headers": _MSG["headers_invalid_value_type"]}
+        if not _headers_encodable(<dict>(<object>f.headers)):
             return {"headers": _MSG["headers_invalid_value_type"]}
 
-    payload = msg["payload"]
+    payload = <object>f.payload
     if payload is not None:
         t = type(payload)
         if t is bytes:
             size = PyBytes_GET_SIZE(payload)
         elif t is str:
-            try:
-                PyUnicode_AsUTF8AndSize(payload, &size)
-            except UnicodeEncodeError:
+            if not _utf8_size(payload, &size):
                 return {"payload": _MSG["payload_format"]}
         else:
             size = memoryview(payload).nbytes
         if size > max_payload_size:
             return {"payload": _MSG["payload_max_size"]}
-    for field in ("key", "partition_key"):
-        value = msg.get(field)
-        if type(value) is str:
-            try:
-                PyUnicode_AsUTF8AndSize(value, &size)
-            except UnicodeEncodeError:
-                return {field: _MSG[field + "_format"]}
-    headers = msg.get("headers")
-    if headers:
-        for name, value in (<dict>headers).items():
-            try:
-                PyUnicode_AsUTF8AndSize(name, &size)
-                if type(value) is str:
-                    PyUnicode_AsUTF8AndSize(value, &size)
-                elif type(value) is list or type(value) is tuple:
-                    for item in value:
-                        if type(item) is str:
-                            PyUnicode_AsUTF8AndSize(item, &size)
-            except UnicodeEncodeError:
-                return {"headers": _MSG["headers_invalid_value_type"]}
+    if f.key != NULL and type(<object>f.key) is str and not _utf8_size(<object>f.key, &size):
+        return {"key": _MSG["key_format"]}
+    if (f.partition_key != NULL and type(<object>f.partition_key) is str
+            and not _utf8_size(<object>f.partition_key, &size)):
+        return {"partition_key": _MSG["partition_key_format"]}
     return None
+
+
+cdef bint _utf8_size(str value, Py_ssize_t *size) except -1:
+    """UTF-8 size of ``value`` (cached inside the str); False if it cannot be encoded."""
+    try:
+        PyUnicode_AsUTF8AndSize(value, size)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+cdef bint _headers_encodable(dict headers) except -1:
+    cdef Py_ssize_t size
+    for name, value in headers.items():
+        if not _utf8_size(name, &size):
+            return False
+        if type(value) is str:
+            if not _utf8_size(value, &size):
+                return False
+        elif type(value) is list or type(value) is tuple:
+            for item in value:
+                if type(item) is str and not _utf8_size(item, &size):
+                    return False
+    return True
 
 
 def check_message(message, Py_ssize_t max_payload_size=1_000_012):
@@ -512,6 +557,9 @@ cdef inline int64_t _now_ns() noexcept nogil:
     return <int64_t>ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 
 
+@cython.final
+@cython.no_gc
+@cython.freelist(4096)
 cdef class DeliveryHandle:
     """A message on its way to Kafka. ``wait()`` returns its DeliveryReport."""
 
@@ -974,15 +1022,25 @@ cdef class Client:
 
     # --- produce -------------------------------------------------------------------------------
 
-    cdef int _prepare(self, dict msg, _Msg *m, object conf_key) except -1:
-        """Fill ``m`` from a validated message: pins payload and key, builds headers."""
+    cdef int _prepare(self, dict msg, _Msg *m, _Fields *f, object conf_key) except -1:
+        """Fill ``m`` (and ``f``) from a validated message: pins payload and key, builds headers."""
         cdef _Topic topic
-        cdef PyObject *p
         cdef const char *pk
         cdef Py_ssize_t pk_len
-        topic = self._topic(<str>msg["topic"], conf_key)
+        _extract(msg, f)
+        topic = self._topic(<str>(<object>f.topic), conf_key)
         m.rkt = topic.rkt
-        payload = msg["payload"]
+        m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
+        if not _is_none(f.partition_key):
+            pkey = <object>f.partition_key           # a strong reference across the lookup
+            if type(pkey) is bytes:
+                pk = PyBytes_AS_STRING(pkey)
+                pk_len = PyBytes_GET_SIZE(pkey)
+            else:
+                pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
+            m.partition = self._partition_for_key(topic, pk, pk_len)
+            _extract(msg, f)     # the metadata lookup released the GIL: read the fields again
+        payload = <object>f.payload
         if payload is None:
             m.payload = NULL
             m.payload_len = 0
@@ -993,25 +1051,11 @@ cdef class Client:
             m.has_view = True
             m.payload = <const char *>m.view.buf
             m.payload_len = m.view.len
-        p = PyDict_GetItem(msg, "key")
-        if p != NULL and <object>p is not None:
-            _pin_bytes(<object>p, &m.key, &m.key_len, &m.pin_key)
-        p = PyDict_GetItem(msg, "partition")
-        m.partition = RD_KAFKA_PARTITION_UA if p == NULL else <int32_t>(<object>p)
-        p = PyDict_GetItem(msg, "partition_key")
-        if p != NULL and <object>p is not None:
-            pkey = <object>p
-            if type(pkey) is bytes:
-                pk = PyBytes_AS_STRING(pkey)
-                pk_len = PyBytes_GET_SIZE(pkey)
-            else:
-                pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
-            m.partition = self._partition_for_key(topic, pk, pk_len)
-        p = PyDict_GetItem(msg, "timestamp")
-        m.timestamp = -1 if (p == NULL or <object>p is None) else _timestamp_ms(<object>p)
-        p = PyDict_GetItem(msg, "headers")
-        if p != NULL and <object>p is not None:
-            m.headers = _build_headers(<dict>(<object>p))
+        if not _is_none(f.key):
+            _pin_bytes(<object>f.key, &m.key, &m.key_len, &m.pin_key)
+        m.timestamp = -1 if _is_none(f.timestamp) else _timestamp_ms(<object>f.timestamp)
+        if not _is_none(f.headers):
+            m.headers = _build_headers(<dict>(<object>f.headers))
         return 0
 
     cdef inline rd_kafka_resp_err_t _send(self, _Msg *m) noexcept nogil:
@@ -1068,6 +1112,7 @@ cdef class Client:
         queue_full; the handle is released).
         """
         cdef _Msg m
+        cdef _Fields f
         cdef dict errors
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err
@@ -1079,8 +1124,8 @@ cdef class Client:
         memset(&m, 0, sizeof(_Msg))
         self._ops += 1
         try:
-            self._prepare(<dict>message, &m, conf_key)
-            handle = _new_handle((<dict>message)["topic"], (<dict>message).get("label"),
+            self._prepare(<dict>message, &m, &f, conf_key)
+            handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
                                  self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
                                  self._waiter)
             Py_INCREF(handle)
@@ -1105,6 +1150,7 @@ cdef class Client:
         cdef Py_ssize_t count = len(messages)
         cdef Py_ssize_t i, sent = 0
         cdef _Msg *ms
+        cdef _Fields f
         cdef dict errors
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err = 0
@@ -1127,8 +1173,8 @@ cdef class Client:
         try:
             for i in range(count):
                 message = prepared[i]
-                self._prepare(<dict>message, &ms[i], conf_key)
-                handle = _new_handle((<dict>message)["topic"], (<dict>message).get("label"),
+                self._prepare(<dict>message, &ms[i], &f, conf_key)
+                handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
                                      wait_ms, self._waiter)
                 handles[i] = handle
                 Py_INCREF(handle)

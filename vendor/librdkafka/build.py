@@ -412,7 +412,12 @@ def obtain_tarball() -> Path:
 # configure flags and the cache key
 
 def _cc() -> list[str]:
-    return shlex.split(os.environ.get("CC") or "cc")
+    if os.environ.get("CC"):
+        return shlex.split(os.environ["CC"])
+    for name in ("cc", "gcc", "clang"):
+        if shutil.which(name):
+            return [name]
+    raise LibrdkafkaError("no C compiler found (cc, gcc, clang); install one (Debian: build-essential)")
 
 
 def have_header(header: str) -> bool:

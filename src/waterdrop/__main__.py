@@ -1,0 +1,5 @@
+import sys
+
+from waterdrop.cli import main
+
+sys.exit(main())
