@@ -27,6 +27,21 @@ import time as _time
 from waterdrop import errors as _errors
 from waterdrop.contracts import messages as _wording
 
+# The oldest librdkafka this binding is written against, checked when compiling and at import.
+cdef extern from *:
+    """
+    #if RD_KAFKA_VERSION < 0x020e0200
+    #error "waterdrop needs librdkafka >= 2.14.2 (rdkafka.h is older)"
+    #endif
+    #define WATERDROP_MIN_RDKAFKA 0x020e0200
+    """
+    int WATERDROP_MIN_RDKAFKA
+
+if rd_kafka_version() < WATERDROP_MIN_RDKAFKA:
+    raise ImportError(
+        f"waterdrop needs librdkafka >= 2.14.2 but the loaded library is "
+        f"{rd_kafka_version_str().decode()}")
+
 cdef extern from "Python.h":
     int PyErr_WarnEx(object category, const char *message, Py_ssize_t stack_level) except -1
     void PyErr_WriteUnraisable(object obj)
@@ -761,6 +776,7 @@ cdef class Client:
     cdef bint _closed
     cdef bint _closing
     cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
+    cdef Py_ssize_t _in_flight       # handle references held by librdkafka messages
     cdef readonly long long max_wait_ms
     cdef public object on_error
     cdef public object on_log
@@ -906,6 +922,7 @@ cdef class Client:
                 delivered.append(h)
                 # The reference taken at produce time, released exactly once, here.
                 Py_DECREF(h)
+                self._in_flight -= 1
             if count < _MSG_CHUNK:
                 break
         return delivered
@@ -1129,10 +1146,12 @@ cdef class Client:
                                  self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
                                  self._waiter)
             Py_INCREF(handle)
+            self._in_flight += 1
             m.handle = <PyObject *>handle
             err = self._send(&m)
             if err:
                 Py_DECREF(handle)
+                self._in_flight -= 1
                 raise kafka_error(err)
             return handle
         finally:
@@ -1178,6 +1197,7 @@ cdef class Client:
                                      wait_ms, self._waiter)
                 handles[i] = handle
                 Py_INCREF(handle)
+                self._in_flight += 1
                 ms[i].handle = <PyObject *>handle
             with nogil:
                 while sent < count:
@@ -1196,6 +1216,7 @@ cdef class Client:
             for i in range(count):
                 if i >= sent and ms[i].handle != NULL:
                     Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
+                    self._in_flight -= 1
                 _msg_release(&ms[i])
             free(ms)
 
@@ -1229,6 +1250,11 @@ cdef class Client:
             err = rd_kafka_purge(self.rk, flags)
         if err:
             raise kafka_error(err)
+
+    @property
+    def handles_in_flight(self):
+        """Handle references librdkafka holds (one per undelivered message); 0 when idle."""
+        return self._in_flight
 
     @property
     def queue_length(self):

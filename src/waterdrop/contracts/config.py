@@ -39,8 +39,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def validate(data: dict[str, Any]) -> None:
-    """Raise ConfigurationInvalidError with every broken rule, keyed by setting path."""
+def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
+    """Raise ConfigurationInvalidError with every broken rule, keyed by setting path.
+
+    ``given_kafka`` is the ``kafka`` dict as the user gave it, before the defaults were merged.
+    """
     errors: dict[str, str] = {}
 
     if not isinstance(data.get("id"), str) or not data["id"]:
@@ -78,7 +81,9 @@ def validate(data: dict[str, Any]) -> None:
         errors["oauth.token_provider_listener"] = CONFIG["oauth.token_provider_listener_format"]
 
     kafka = data.get("kafka")
-    if not isinstance(kafka, dict) or not kafka:
+    if given_kafka is not None and isinstance(given_kafka, dict) and not given_kafka:
+        errors["kafka"] = CONFIG["kafka_format"]
+    elif not isinstance(kafka, dict) or not kafka:
         errors["kafka"] = CONFIG["kafka_format"]
     else:
         for key, val in kafka.items():

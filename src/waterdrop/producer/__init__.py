@@ -99,10 +99,11 @@ class Producer:
                     setattr(config.oauth, key, val)
                 continue
             setattr(config, name, value)
-        if config.kafka is not None and not isinstance(config.kafka, dict):
-            _config_contract.validate({**config.as_dict(), "id": config.id or "x"})
+        given_kafka = config.kafka
         _config.resolve(config)
-        _config_contract.validate(config.as_dict())
+        # The user's own dict must be non-empty: WaterDrop's defaults merged under an empty
+        # one would build a client with no bootstrap.servers that never connects.
+        _config_contract.validate(config.as_dict(), given_kafka=given_kafka)
         if config.deliver is False and config.client_class is _default_client_class():
             from waterdrop.clients import Dummy
 
@@ -159,6 +160,11 @@ class Producer:
         return client.queue_length
 
     queue_length = queue_size
+
+    @property
+    def client(self) -> Any:
+        """The client (built on first use): ``Buffered`` keeps ``.messages`` here."""
+        return self._get_client()
 
     def partition_count(self, topic: str) -> int:
         """Partitions of ``topic`` (cached 30 s); builds the client if needed."""
