@@ -767,7 +767,6 @@ cdef class Client:
     cdef rd_kafka_queue_t *mainq
     cdef readonly str name
     cdef dict _topics                # (topic_config key, topic) -> _Topic
-    cdef dict _topic_confs           # topic_config key -> dict
     cdef dict _partition_counts      # topic -> (count, expires_at)
     cdef str _partitioner
     cdef _Waiter _waiter
@@ -784,6 +783,7 @@ cdef class Client:
     cdef public object on_deliveries
     cdef public object on_callback_error
     cdef object _lock
+    cdef object __weakref__
 
     def __cinit__(self):
         self.rk = NULL
@@ -795,7 +795,6 @@ cdef class Client:
         cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
         cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG
         self._topics = {}
-        self._topic_confs = {None: None}
         self._partition_counts = {}
         self._waiter = _Waiter()
         self._lock = _threading.Lock()
@@ -827,6 +826,12 @@ cdef class Client:
         self._thread = _threading.Thread(target=self._poll_loop, daemon=True,
                                          name=f"waterdrop-poller-{name}")
         self._thread.start()
+        _LIVE_NATIVE.add(self)
+
+    @property
+    def poller_thread(self):
+        """The thread that serves this client's delivery reports and events."""
+        return self._thread
 
     def __dealloc__(self):
         # Only reached without close() when the owner was lost; never destroy a client that
@@ -970,10 +975,6 @@ cdef class Client:
 
     # --- topics ----------------------------------------------------------------------------------
 
-    def register_topic_config(self, object key, dict topic_config):
-        """Make a per-topic configuration (a variant's) usable under ``key``."""
-        self._topic_confs[key] = dict(topic_config)
-
     cdef _Topic _topic(self, str name, object conf_key):
         cdef rd_kafka_topic_conf_t *tconf = NULL
         cdef char errstr[512]
@@ -983,7 +984,8 @@ cdef class Client:
         if topic is not None:
             return topic
         self._ensure_open()
-        topic_config = self._topic_confs.get(conf_key)
+        # conf_key: a variant's per-topic settings as a sorted tuple of (name, value) pairs
+        topic_config = dict(conf_key) if conf_key is not None else None
         partitioner = self._partitioner
         if topic_config:
             tconf = rd_kafka_topic_conf_new()
@@ -1116,6 +1118,15 @@ cdef class Client:
         m.headers = NULL         # ... and become the message's on success
         return RD_KAFKA_RESP_ERR_NO_ERROR
 
+    cdef object _inline_error(self, rd_kafka_resp_err_t err):
+        """A produce call's error; after a fatal error, the underlying fatal code."""
+        if err == RD_KAFKA_RESP_ERR__FATAL:
+            fatal = self.fatal_error()
+            if fatal is not None:
+                return fatal
+            return kafka_error(err, None, True)
+        return kafka_error(err)
+
     cdef inline int _ensure_open(self) except -1:
         if self._closed or self._closing or self.rk == NULL:
             raise _errors.ProducerClosedError(self.name)
@@ -1152,7 +1163,7 @@ cdef class Client:
             if err:
                 Py_DECREF(handle)
                 self._in_flight -= 1
-                raise kafka_error(err)
+                raise self._inline_error(err)
             return handle
         finally:
             self._ops -= 1
@@ -1206,7 +1217,7 @@ cdef class Client:
                         break
                     sent += 1
             if err:
-                error = kafka_error(err)
+                error = self._inline_error(err)
                 error.dispatched = handles[:sent]
                 error.index = sent
                 raise error
@@ -1351,6 +1362,7 @@ cdef class Client:
 
     def abandon(self):
         """Forget the native handle without touching it (a forked child's inherited client)."""
+        self._stopping = True
         self._closed = True
         self.rk = NULL
         self.mainq = NULL
@@ -1383,6 +1395,7 @@ cdef class MockCluster:
     cdef rd_kafka_mock_cluster_t *mc
     cdef readonly str bootstrap_servers
     cdef readonly int brokers
+    cdef object __weakref__
 
     def __cinit__(self):
         self.rk = NULL
@@ -1406,6 +1419,12 @@ cdef class MockCluster:
             raise RuntimeError("could not start the mock cluster")
         self.brokers = brokers
         self.bootstrap_servers = rd_kafka_mock_cluster_bootstraps(self.mc).decode()
+        _LIVE_NATIVE.add(self)
+
+    def abandon(self):
+        """Forget the native cluster without touching it (in a forked child)."""
+        self.mc = NULL
+        self.rk = NULL
 
     cdef int _check(self, rd_kafka_resp_err_t err) except -1:
         if err:
@@ -1482,3 +1501,23 @@ cdef class MockCluster:
             rd_kafka_mock_cluster_destroy(self.mc)
         if self.rk != NULL:
             rd_kafka_destroy(self.rk)
+
+
+# ----------------------------------------------------------------------------------------------
+# fork(): librdkafka's threads do not exist in the child, so its handles must never be used or
+# destroyed there. Every native object is forgotten in the child, never freed.
+# ----------------------------------------------------------------------------------------------
+
+import os as _os
+import weakref as _weakref
+
+_LIVE_NATIVE = _weakref.WeakSet()
+
+
+def _abandon_after_fork():
+    for obj in list(_LIVE_NATIVE):
+        obj.abandon()
+    _LIVE_NATIVE.clear()
+
+
+_os.register_at_fork(after_in_child=_abandon_after_fork)

@@ -111,20 +111,30 @@ def test_retriable_request_errors_are_retried(cluster):
     assert values == [b"warm-up", b"after-errors"]
 
 
-def test_request_errors_reach_the_handle_when_retries_are_off(cluster):
-    # The counterpart of the test above: proves the injected errors are really returned.
+@pytest.mark.parametrize("retries, delivered", [(3, True), (2, False)])
+def test_request_errors_are_retried_up_to_the_retry_limit(cluster, retries, delivered):
+    # Proves the injected errors really reach the client: three not_enough_replicas
+    # responses are absorbed with 3 retries and surface with 2. (librdkafka does not count
+    # leader errors such as not_leader_for_partition as retries, so they cannot show this.)
     topic = unique_topic()
     cluster.create_topic(topic, partitions=1)
     with Producer(
-        kafka={"bootstrap.servers": cluster.bootstrap_servers, "message.send.max.retries": 0}
+        kafka={
+            "bootstrap.servers": cluster.bootstrap_servers,
+            "message.send.max.retries": retries,
+            "retry.backoff.ms": 10,
+        }
     ) as producer:
         producer.produce_sync(topic=topic, payload=b"warm-up")
-        cluster.push_request_errors(0, ["not_leader_for_partition"])
-        handle = producer.produce_async(topic=topic, payload=b"x")
-        error = handle.wait(raise_response_error=False).error
-        assert isinstance(error, KafkaError)
-        assert error.code == "not_leader_for_partition"
-        assert error.rdkafka_response == 6
+        cluster.push_request_errors(0, ["not_enough_replicas"] * 3)
+        report = producer.produce_async(topic=topic, payload=b"x").wait(raise_response_error=False)
+        if delivered:
+            assert report.error is None
+            assert report.offset == 1
+        else:
+            assert isinstance(report.error, KafkaError)
+            assert report.error.code == "not_enough_replicas"
+            assert report.error.rdkafka_response == 19
 
 
 def test_push_request_errors_takes_codes_as_integers(cluster):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -12,6 +14,7 @@ from waterdrop.errors import MessageInvalidError
 
 __all__ = ["Rdkafka", "Dummy", "Buffered"]
 
+_PURGE_CODES = ("purge_queue", "purge_inflight")
 _LOG_LEVELS = {0: 50, 1: 50, 2: 50, 3: 40, 4: 30, 5: 20, 6: 20, 7: 10}
 
 
@@ -37,13 +40,19 @@ class Rdkafka:
 
 
 def _wire(client: Any, producer: Any) -> None:
+    """Route the client's events to the producer's monitor and logger.
+
+    The callbacks hold the producer weakly: a producer dropped without close() can still be
+    collected (and closed by its finalizer) although its poller thread keeps the client alive.
+    """
     monitor = producer.monitor
     producer_id = producer.id
     logger = producer.config.logger
+    owner = weakref.ref(producer)
 
     def on_error(error: Any) -> None:
         monitor.instrument(
-            "error.occurred", caller=producer, error=error, producer_id=producer_id,
+            "error.occurred", caller=owner(), error=error, producer_id=producer_id,
             type="librdkafka.error",
         )
 
@@ -51,8 +60,6 @@ def _wire(client: Any, producer: Any) -> None:
         logger.log(_LOG_LEVELS.get(level, 20), "[rdkafka %s] %s", facility, message)
 
     def on_stats(raw: str) -> None:
-        import json
-
         monitor.instrument(
             "statistics.emitted", producer_id=producer_id, statistics=json.loads(raw)
         )
@@ -60,28 +67,36 @@ def _wire(client: Any, producer: Any) -> None:
     def on_deliveries(handles: list[Any]) -> None:
         acked = monitor.listening("message.acknowledged")
         failed = monitor.listening("error.occurred")
-        if not acked and not failed:
+        purged = monitor.listening("message.purged")
+        if not (acked or failed or purged):
             return
+        caller = owner()
+        transactional = caller is not None and caller.transactional
         for handle in handles:
             report = handle.report()
             error = report.error
             if error is None:
                 if acked:
                     monitor.instrument(
-                        "message.acknowledged", caller=producer, producer_id=producer_id,
+                        "message.acknowledged", caller=caller, producer_id=producer_id,
                         offset=report.offset, partition=report.partition,
                         topic=report.topic_name, delivery_report=report, label=report.label,
                     )
-            elif failed:
+                continue
+            if transactional and error.code in _PURGE_CODES:
+                event = "message.purged" if purged else None
+            else:
+                event = "error.occurred" if failed else None
+            if event is not None:
                 monitor.instrument(
-                    "error.occurred", caller=producer, error=error, producer_id=producer_id,
+                    event, caller=caller, error=error, producer_id=producer_id,
                     offset=report.offset, partition=report.partition, topic=report.topic_name,
                     delivery_report=report, label=report.label, type="librdkafka.dispatch_error",
                 )
 
     def on_callback_error(kind: str, error: BaseException) -> None:
         monitor.instrument(
-            "error.occurred", caller=producer, error=error, producer_id=producer_id,
+            "error.occurred", caller=owner(), error=error, producer_id=producer_id,
             type=f"callbacks.{kind}.error",
         )
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from waterdrop import _core
 from waterdrop import config as _config
 from waterdrop.contracts import config as _config_contract
+from waterdrop.contracts import variant as _variant_contract
 from waterdrop.contracts.messages import TOMBSTONE
 from waterdrop.errors import (
     KafkaError,
@@ -22,14 +25,21 @@ from waterdrop.errors import (
     ProducerClosedError,
     ProducerNotConfiguredError,
     ProducerUsedInParentProcessError,
+    StatusInvalidError,
     WaitTimeoutError,
 )
 from waterdrop.producer.status import Status
+from waterdrop.producer.variant import CURRENT_VARIANT, Variant
 
-__all__ = ["Producer", "Status", "Tags"]
+__all__ = ["Producer", "Status", "Tags", "Variant"]
 
 _FLOW_ERRORS = (KafkaError, WaitTimeoutError)
-_LIVE: "weakref.WeakSet[Producer]" = weakref.WeakSet()
+_CLOSED_STATES = (Status.CLOSING, Status.CLOSED)
+_LIVE: weakref.WeakSet[Producer] = weakref.WeakSet()
+
+# The pid that built each client: a forked child sees another one and never touches the
+# parent's librdkafka handle (its threads do not exist in the child).
+_PID = [os.getpid()]
 
 
 class Tags:
@@ -53,6 +63,9 @@ class Tags:
     def __iter__(self) -> Any:
         return iter(self.to_list())
 
+    def __repr__(self) -> str:
+        return f"<Tags {self._tags!r}>"
+
 
 class Producer:
     """A Kafka producer with WaterDrop's semantics.
@@ -72,10 +85,15 @@ class Producer:
         self._max_payload = 1_000_012
         self._max_wait = 180_000
         self._middleware: Any = None
-        self._messages: list[dict[str, Any]] = []
+        self._default_variant: Variant | None = None
+        self._messages: list[Any] = []
         self._buffer_lock = threading.Lock()
         self._connect_lock = threading.RLock()
         self._close_lock = threading.RLock()
+        self._transaction_lock = threading.RLock()
+        self._transaction_owner: int | None = None
+        frame = sys._getframe(1)
+        self._created_at = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         from waterdrop.instrumentation.global_monitor import monitor as class_monitor
 
         class_monitor.instrument("producer.created", producer=self, producer_id=None)
@@ -114,6 +132,13 @@ class Producer:
         self._middleware = config.middleware
         self._max_payload = int(config.max_payload_size)
         self._max_wait = int(config.max_wait_timeout)
+        self._default_variant = Variant(self, default=True)
+        if config.idle_disconnect_timeout:
+            from waterdrop.instrumentation.idle_disconnector import IdleDisconnectorListener
+
+            self.monitor.subscribe(
+                IdleDisconnectorListener(self, disconnect_timeout=config.idle_disconnect_timeout)
+            )
         self._status = Status.CONFIGURED
         _LIVE.add(self)
         from waterdrop.instrumentation.global_monitor import monitor as class_monitor
@@ -132,8 +157,8 @@ class Producer:
         return self._middleware
 
     @property
-    def messages(self) -> tuple[dict[str, Any], ...]:
-        """The internal buffer (read-only view)."""
+    def messages(self) -> tuple[Any, ...]:
+        """The internal buffer (a read-only snapshot)."""
         return tuple(self._messages)
 
     @property
@@ -149,7 +174,36 @@ class Producer:
 
     @property
     def in_transaction(self) -> bool:
-        return False
+        return self._transaction_owner == threading.get_ident()
+
+    @property
+    def current_variant(self) -> Variant | None:
+        """The variant active in this thread or asyncio task (the default one outside)."""
+        variant = CURRENT_VARIANT.get()
+        if variant is not None and variant.producer is self:
+            return variant
+        return self._default_variant
+
+    def variant(
+        self, topic_config: dict[str, Any] | None = None, max_wait_timeout: int | None = None
+    ) -> Variant:
+        """This producer with other per-topic settings (acks, compression, timeouts...).
+
+        Shares the client, its connections and the buffer. VariantInvalidError for settings
+        that cannot be set per topic.
+        """
+        self._ensure_active()
+        assert self.config is not None
+        wait = self.config.max_wait_timeout if max_wait_timeout is None else max_wait_timeout
+        _variant_contract.validate(
+            topic_config if topic_config is not None else {},
+            wait,
+            idempotent=self.idempotent,
+            transactional=self.transactional,
+        )
+        return Variant(self, topic_config, wait)
+
+    with_ = variant
 
     @property
     def queue_size(self) -> int:
@@ -167,10 +221,20 @@ class Producer:
         return self._get_client()
 
     def partition_count(self, topic: str) -> int:
-        """Partitions of ``topic`` (cached 30 s); builds the client if needed."""
+        """Partitions of ``topic`` (cached 30 s; -1 if unknown); builds the client if needed."""
         return self._get_client().partition_count(topic)
 
     # --- the client ------------------------------------------------------------------------------
+
+    def _ensure_active(self) -> None:
+        status = self._status
+        if status.active:
+            return
+        if status is Status.INITIAL:
+            raise ProducerNotConfiguredError(self.id)
+        if status in _CLOSED_STATES:
+            raise ProducerClosedError(self.id)
+        raise StatusInvalidError(self.id, status.value)
 
     def _get_client(self) -> Any:
         client = self._client
@@ -183,21 +247,31 @@ class Producer:
             status = self._status
             if status is Status.INITIAL:
                 raise ProducerNotConfiguredError(self.id)
-            if status is Status.CLOSING or status is Status.CLOSED:
+            if status in _CLOSED_STATES and not self._closing_here():
                 raise ProducerClosedError(self.id)
             if self._client is not None:
                 if self._client_pid == _PID[0]:
                     return self._client
-                # built before fork(): never touch it here
-                self._client = None
+                # built before fork(): forget it without touching it
+                client, self._client = self._client, None
+                if hasattr(client, "abandon"):
+                    client.abandon()
+                self._status = Status.CONFIGURED
                 raise ProducerUsedInParentProcessError(os.getpid())
             assert self.config is not None
             client = self.config.client_class(self)
             self._client = client
             self._client_pid = _PID[0]
-            self._status = Status.CONNECTED
+            if self._status is not Status.CLOSING:
+                self._status = Status.CONNECTED
             self.monitor.instrument("producer.connected", producer_id=self.id)
             return client
+
+    def _closing_here(self) -> bool:
+        """True on the thread that runs close(): its final buffer flush may still dispatch."""
+        return self._status is Status.CLOSING and self._closer == threading.get_ident()
+
+    _closer: int | None = None
 
     # --- dispatch --------------------------------------------------------------------------------
 
@@ -205,6 +279,11 @@ class Producer:
         """Enqueue one message; return its DeliveryHandle without waiting."""
         if message is None:
             message = fields
+        variant = CURRENT_VARIANT.get()
+        if variant is None or variant.producer is not self:
+            variant = self._default_variant
+            if variant is None:
+                raise ProducerNotConfiguredError(self.id)
         client = self._client
         if client is None or self._client_pid != _PID[0]:
             client = self._connect()
@@ -213,14 +292,10 @@ class Producer:
         monitor = self.monitor
         start = time.monotonic() if monitor.listening("message.produced_async") else 0.0
         try:
-            handle = client.produce(message, self._max_payload, None, self._max_wait)
-        except KafkaError as error:
-            if error.code == "queue_full" and self.config.wait_on_queue_full:
-                handle = self._produce_when_queue_full(
-                    client, message, error, "message.produce_async"
-                )
-            else:
-                raise self._produce_error(message, error, "message.produce_async") from error
+            handle = client.produce(message, self._max_payload, variant.conf_key,
+                                    variant.max_wait_timeout)
+        except (KafkaError, ProducerClosedError) as error:
+            handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
         if start:
             monitor.instrument(
                 "message.produced_async",
@@ -234,25 +309,24 @@ class Producer:
         """Send one message and wait for the broker's acknowledgement; return the report."""
         if message is None:
             message = fields
+        variant = self.current_variant
+        if variant is None:
+            raise ProducerNotConfiguredError(self.id)
         client = self._get_client()
         if self._middleware:
             message = self._middleware.run(dict(message))
-        monitor = self.monitor
         start = time.monotonic()
         try:
-            try:
-                handle = client.produce(message, self._max_payload, None, self._max_wait)
-            except KafkaError as error:
-                if error.code != "queue_full" or not self.config.wait_on_queue_full:
-                    raise
-                handle = self._produce_when_queue_full(
-                    client, message, error, "message.produce_sync"
-                )
-            report = handle.wait(self._max_wait, True)
+            handle = client.produce(message, self._max_payload, variant.conf_key,
+                                    variant.max_wait_timeout)
+        except (KafkaError, ProducerClosedError) as error:
+            handle = self._dispatch_retrying(message, variant, error, "message.produce_sync")
+        try:
+            report = handle.wait(variant.max_wait_timeout, True)
         except _FLOW_ERRORS as error:
             raise self._produce_error(message, error, "message.produce_sync") from error
-        if monitor.listening("message.produced_sync"):
-            monitor.instrument(
+        if self.monitor.listening("message.produced_sync"):
+            self.monitor.instrument(
                 "message.produced_sync",
                 producer_id=self.id,
                 message=message,
@@ -260,32 +334,70 @@ class Producer:
             )
         return report
 
+    def _dispatch_retrying(
+        self, message: Any, variant: Variant, error: BaseException, error_type: str
+    ) -> Any:
+        """The slow path of a single dispatch: WaterDrop's queue-full wait, idempotent reload,
+        and a transparent retry when a concurrent disconnect closed the client under us."""
+        deadline: float | None = None
+        attempts = 0
+        while True:
+            if isinstance(error, ProducerClosedError):
+                if self._status in _CLOSED_STATES or self._status is Status.INITIAL:
+                    raise error
+            elif isinstance(error, KafkaError):
+                if error.code == "queue_full" and self.config.wait_on_queue_full:
+                    now = time.monotonic()
+                    if deadline is None:
+                        deadline = now + self.config.wait_timeout_on_queue_full / 1000.0
+                    if now >= deadline:
+                        raise self._produce_error(message, error, error_type) from error
+                    self._queue_full_wait(message, error, error_type)
+                elif self._idempotent_reloadable(error):
+                    attempts += 1
+                    if attempts > self.config.max_attempts_on_idempotent_fatal_error:
+                        raise self._produce_error(message, error, error_type) from error
+                    self._reload_after_fatal(error, attempts)
+                else:
+                    raise self._produce_error(message, error, error_type) from error
+            else:
+                raise error
+            client = self._get_client()
+            try:
+                return client.produce(message, self._max_payload, variant.conf_key,
+                                      variant.max_wait_timeout)
+            except (KafkaError, ProducerClosedError) as retry_error:
+                error = retry_error
+
     def produce_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Validate every message, enqueue them all; return their handles."""
-        return self._produce_many(messages, "produce_many_async")
+        return self._produce_many(messages, False)
 
     def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Send every message and wait for all of them; return their (final) handles."""
-        return self._produce_many(messages, "produce_many_sync")
+        return self._produce_many(messages, True)
 
-    def _produce_many(self, messages: Iterable[Mapping[str, Any]], method: str) -> list[Any]:
-        sync = method == "produce_many_sync"
+    def _produce_many(self, messages: Iterable[Mapping[str, Any]], sync: bool) -> list[Any]:
+        method = "produce_many_sync" if sync else "produce_many_async"
         batch = messages if type(messages) is list else list(messages)
+        variant = self.current_variant
+        if variant is None:
+            raise ProducerNotConfiguredError(self.id)
         client = self._get_client()
         if self._middleware:
             batch = self._middleware.run_many([dict(m) for m in batch])
         start = time.monotonic()
         dispatched: list[Any] = []
         try:
-            handles = self._dispatch_many(client, batch, method, dispatched)
+            handles = self._dispatch_many(client, batch, variant, method, dispatched)
             if sync:
                 for handle in handles:
-                    handle.wait(self._max_wait, True)
+                    handle.wait(variant.max_wait_timeout, True)
         except _FLOW_ERRORS as error:
             if sync:
                 for handle in dispatched:
                     try:
-                        handle.wait(self._max_wait, False)
+                        handle.wait(variant.max_wait_timeout, False)
                     except WaitTimeoutError:
                         pass
             wrapped = ProduceManyError(dispatched, repr(error), cause=error)
@@ -309,47 +421,46 @@ class Producer:
         return handles
 
     def _dispatch_many(
-        self, client: Any, batch: list[Any], method: str, dispatched: list[Any]
+        self, client: Any, batch: list[Any], variant: Variant, method: str, dispatched: list[Any]
     ) -> list[Any]:
         """Enqueue ``batch``; on queue_full wait and continue with what was not enqueued."""
         remaining = batch
-        deadline = None
+        deadline: float | None = None
+        attempts = 0
         while True:
             try:
-                handles = client.produce_many(remaining, self._max_payload, None, self._max_wait)
+                handles = client.produce_many(
+                    remaining, self._max_payload, variant.conf_key, variant.max_wait_timeout
+                )
+            except ProducerClosedError:
+                if self._status in _CLOSED_STATES:
+                    raise
+                client = self._get_client()
+                continue
             except KafkaError as error:
                 done = getattr(error, "dispatched", [])
                 dispatched.extend(done)
-                if error.code != "queue_full" or not self.config.wait_on_queue_full:
-                    raise
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.config.wait_timeout_on_queue_full / 1000.0
-                if now >= deadline:
-                    raise
-                self._queue_full_wait(remaining[len(done)], error, f"message.{method}")
                 remaining = remaining[len(done):]
-                continue
+                if error.code == "queue_full" and self.config.wait_on_queue_full:
+                    now = time.monotonic()
+                    if deadline is None:
+                        deadline = now + self.config.wait_timeout_on_queue_full / 1000.0
+                    if now >= deadline:
+                        raise
+                    self._queue_full_wait(remaining[0], error, f"message.{method}")
+                    continue
+                if self._idempotent_reloadable(error):
+                    attempts += 1
+                    if attempts > self.config.max_attempts_on_idempotent_fatal_error:
+                        raise
+                    self._reload_after_fatal(error, attempts)
+                    client = self._get_client()
+                    continue
+                raise
             if not dispatched:
                 return handles
             dispatched.extend(handles)
             return dispatched
-
-    def _produce_when_queue_full(
-        self, client: Any, message: Any, error: KafkaError, error_type: str
-    ) -> Any:
-        """WaterDrop's queue-full policy: back off and retry until the wait budget is spent."""
-        deadline = time.monotonic() + self.config.wait_timeout_on_queue_full / 1000.0
-        while True:
-            if time.monotonic() >= deadline:
-                raise self._produce_error(message, error, error_type) from error
-            self._queue_full_wait(message, error, error_type)
-            try:
-                return client.produce(message, self._max_payload, None, self._max_wait)
-            except KafkaError as retry_error:
-                if retry_error.code != "queue_full":
-                    raise self._produce_error(message, retry_error, error_type) from retry_error
-                error = retry_error
 
     def _queue_full_wait(self, message: Any, error: KafkaError, error_type: str) -> None:
         if self.config.instrument_on_wait_queue_full and self.monitor.listening("error.occurred"):
@@ -368,6 +479,47 @@ class Producer:
             "error.occurred", producer_id=self.id, message=message, error=wrapped, type=error_type
         )
         return wrapped
+
+    # --- idempotent fatal-error recovery ----------------------------------------------------------
+
+    def _idempotent_reloadable(self, error: KafkaError) -> bool:
+        config = self.config
+        return bool(
+            error.fatal
+            and config.reload_on_idempotent_fatal_error
+            and self.idempotent
+            and not self.transactional
+            and error.code not in config.non_reloadable_errors
+            and not self._closing_here()
+        )
+
+    def _reload_after_fatal(self, error: KafkaError, attempt: int) -> None:
+        """Rebuild the client after a fatal error, then back off (WaterDrop's reload!)."""
+        self.monitor.instrument(
+            "error.occurred",
+            producer_id=self.id,
+            error=error,
+            type="librdkafka.idempotent_fatal_error",
+            attempt=attempt,
+        )
+        with self._connect_lock:
+            client = self._client
+            if client is not None and client.fatal_error() is not None:
+                self.monitor.instrument(
+                    "producer.reload", producer_id=self.id, error=error, attempt=attempt,
+                    caller=self,
+                )
+                start = time.monotonic()
+                self._client = None
+                # what is still queued in the fatal client cannot be delivered: report it
+                client.close(0, True)
+                if self._status is Status.CONNECTED:
+                    self._status = Status.CONFIGURED
+                self.monitor.instrument(
+                    "producer.reloaded", producer_id=self.id, attempt=attempt,
+                    time=(time.monotonic() - start) * 1000.0,
+                )
+        time.sleep(self.config.wait_backoff_on_idempotent_fatal_error / 1000.0)
 
     # --- tombstones ------------------------------------------------------------------------------
 
@@ -403,30 +555,167 @@ class Producer:
     def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         return self.produce_many_async([self._tombstone(m, {}) for m in messages])
 
-    # --- shutdown --------------------------------------------------------------------------------
+    # --- buffering -------------------------------------------------------------------------------
+
+    def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
+        """Keep a message in the internal buffer; middleware and validation run at flush."""
+        if message is None:
+            message = fields
+        self._ensure_active()
+        with self._buffer_lock:
+            self._messages.append(message)
+        if self.monitor.listening("message.buffered"):
+            self.monitor.instrument(
+                "message.buffered", producer_id=self.id, message=message, buffer=self.messages
+            )
+        return self.messages
+
+    def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+        batch = list(messages)
+        self._ensure_active()
+        with self._buffer_lock:
+            self._messages.extend(batch)
+        if self.monitor.listening("messages.buffered"):
+            self.monitor.instrument(
+                "messages.buffered", producer_id=self.id, messages=batch, buffer=self.messages
+            )
+        return batch
+
+    def flush_sync(self) -> list[Any]:
+        """Send the buffer and wait for every message; return the handles."""
+        return self._flush(True)
+
+    def flush_async(self) -> list[Any]:
+        """Send the buffer without waiting; return the handles."""
+        return self._flush(False)
+
+    def _flush(self, sync: bool) -> list[Any]:
+        self._ensure_active() if not self._closing_here() else None
+        start = time.monotonic()
+        with self._buffer_lock:
+            batch, self._messages = self._messages, []
+        try:
+            handles = self._produce_many(batch, sync) if batch else []
+        except MessageInvalidError:
+            self._requeue(batch)
+            raise
+        except ProduceManyError as error:
+            self._requeue(batch if self.transactional else batch[len(error.dispatched):])
+            raise
+        except BaseException:
+            self._requeue(batch)
+            raise
+        event = "buffer.flushed_sync" if sync else "buffer.flushed_async"
+        if self.monitor.listening(event):
+            self.monitor.instrument(
+                event, producer_id=self.id, messages=batch,
+                time=(time.monotonic() - start) * 1000.0,
+            )
+        return handles
+
+    def _requeue(self, unsent: list[Any]) -> None:
+        """Put what was not sent back at the front of the buffer, in order."""
+        with self._buffer_lock:
+            self._messages[:0] = unsent
+
+    def purge(self) -> None:
+        """Drop the buffer and everything queued in librdkafka: those handles fail with
+        purge_queue / purge_inflight. Data loss by design."""
+        start = time.monotonic()
+        with self._buffer_lock:
+            self._messages.clear()
+        client = self._client
+        if client is not None and self._client_pid == _PID[0]:
+            try:
+                client.purge()
+            except ProducerClosedError:
+                pass
+        if self.monitor is not None and self.monitor.listening("buffer.purged"):
+            self.monitor.instrument(
+                "buffer.purged", producer_id=self.id, time=(time.monotonic() - start) * 1000.0
+            )
+
+    # --- disconnect and close --------------------------------------------------------------------
+
+    def disconnectable(self) -> bool:
+        """Best effort: connected, nothing buffered, no transaction running."""
+        return (
+            self._client is not None
+            and self._status is Status.CONNECTED
+            and not self._messages
+            and self._transaction_owner is None
+        )
+
+    def disconnect(self) -> bool:
+        """Close the connections now (delivering what is queued); reconnect on next use.
+
+        Returns False (and does nothing) when not disconnectable.
+        """
+        if not self.disconnectable():
+            return False
+        with self._transaction_lock, self._connect_lock:
+            if not self.disconnectable():
+                return False
+            client = self._client
+            if self._client_pid != _PID[0]:
+                return False
+            self._status = Status.DISCONNECTING
+            self.monitor.instrument("producer.disconnecting", producer_id=self.id)
+            start = time.monotonic()
+            self._client = None
+            client.close(self.current_variant.max_wait_timeout, False)
+            self._status = Status.DISCONNECTED
+            if self.monitor.listening("producer.disconnected"):
+                self.monitor.instrument(
+                    "producer.disconnected",
+                    producer_id=self.id,
+                    time=(time.monotonic() - start) * 1000.0,
+                )
+            return True
 
     def close(self, force: bool = False) -> None:
-        """Deliver what is queued (up to max_wait_timeout), then release the client.
+        """Deliver what is buffered and queued (up to max_wait_timeout), release the client.
 
         ``force=True`` purges what is still undelivered after the wait: those handles resolve
         with purge_queue / purge_inflight errors. Closing an unconfigured or closed producer
         does nothing.
         """
-        with self._close_lock:
+        client = self._client
+        if (
+            client is not None
+            and getattr(client, "poller_thread", None) is threading.current_thread()
+        ):
+            # from a listener on the poller thread: that thread cannot wait for itself
+            threading.Thread(target=self.close, args=(force,), daemon=False).start()
+            return
+        if self.in_transaction:
+            from waterdrop.errors import ProducerTransactionalCloseAttemptError
+
+            raise ProducerTransactionalCloseAttemptError(self.id)
+        with self._transaction_lock, self._close_lock:
             if not self._status.active:
                 return
             start = time.monotonic()
             self._status = Status.CLOSING
+            self._closer = threading.get_ident()
             self.monitor.instrument("producer.closing", producer_id=self.id)
-            client = self._client
-            self._client = None
-            if client is not None:
-                if self._client_pid == _PID[0]:
-                    client.close(self._max_wait, force)
-                elif hasattr(client, "abandon"):
-                    client.abandon()
-            self._status = Status.CLOSED
-            _LIVE.discard(self)
+            try:
+                if self._messages:
+                    try:
+                        self._flush(True)
+                    except ProduceError:
+                        pass
+                client = self._client
+                self._client = None
+                if client is not None:
+                    if self._client_pid == _PID[0]:
+                        client.close(self.current_variant.max_wait_timeout, force)
+                    elif hasattr(client, "abandon"):
+                        client.abandon()
+            finally:
+                self._closer = None
+                self._status = Status.CLOSED
+                _LIVE.discard(self)
             if self.monitor.listening("producer.closed"):
                 self.monitor.instrument(
                     "producer.closed",
@@ -440,22 +729,42 @@ class Producer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # A producer dropped while connected: deliver what it holds rather than lose it.
+        try:
+            if self._client is None or self._client_pid != _PID[0] or not self._status.active:
+                return
+            warnings.warn(
+                f"waterdrop producer {self.id!r} created at {self._created_at} was never "
+                "closed; closing it now (call close() or use it as a context manager)",
+                ResourceWarning,
+                stacklevel=2,
+            )
+            self.close()
+        except Exception:  # noqa: BLE001 - a finalizer must not raise
+            pass
+
     def __repr__(self) -> str:
+        # never blocks: reads plain attributes only
+        in_transaction = " in_transaction=true" if self._transaction_owner is not None else ""
         return (
             f"<waterdrop.Producer id={self.id!r} status={self._status.value} "
-            f"buffer_size={len(self._messages)}>"
+            f"buffer_size={len(self._messages)} connected={self._client is not None}"
+            f"{in_transaction}>"
         )
+
+    # --- transactions (see waterdrop.producer.transactions) --------------------------------------
+
+    def transaction(self) -> Any:
+        from waterdrop.producer.transactions import transaction
+
+        return transaction(self)
 
 
 def _default_client_class() -> Any:
     from waterdrop.clients import Rdkafka
 
     return Rdkafka
-
-
-# The pid that built each client: a forked child sees a different one and never touches the
-# parent's librdkafka handle (its threads do not exist in the child).
-_PID = [os.getpid()]
 
 
 def _after_fork_in_child() -> None:
@@ -465,15 +774,12 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@atexit.register
 def _close_all_at_exit() -> None:
+    """Deliver what live producers still hold before the interpreter goes away."""
     for producer in list(_LIVE):
         try:
-            if producer._client_pid == _PID[0]:
+            if producer._client_pid in (0, _PID[0]):
                 producer.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
             pass
-
-
-import atexit  # noqa: E402
-
-atexit.register(_close_all_at_exit)

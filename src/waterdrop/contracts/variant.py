@@ -1,0 +1,50 @@
+"""The variant contract: what ``producer.variant(...)`` may change per topic."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+from waterdrop.contracts.messages import VARIANT
+from waterdrop.errors import VariantInvalidError
+
+#: librdkafka settings a variant may set: the per-topic ones WaterDrop allows.
+TOPIC_CONFIG_KEYS = frozenset(
+    (
+        "acks",
+        "compression.codec",
+        "compression.level",
+        "compression.type",
+        "delivery.timeout.ms",
+        "message.timeout.ms",
+        "partitioner",
+        "request.required.acks",
+        "request.timeout.ms",
+    )
+)
+
+
+def validate(
+    topic_config: Any, max_wait_timeout: Any, *, idempotent: bool, transactional: bool
+) -> None:
+    errors: dict[str, str] = {}
+    if (
+        not isinstance(max_wait_timeout, Real)
+        or isinstance(max_wait_timeout, bool)
+        or max_wait_timeout < 0
+    ):
+        errors["max_wait_timeout"] = VARIANT["max_wait_timeout_format"]
+    if not isinstance(topic_config, dict):
+        errors["topic_config"] = VARIANT["topic_config_format"]
+    else:
+        for key, value in topic_config.items():
+            if not isinstance(key, str):
+                errors[f"topic_config.{key}"] = VARIANT["kafka_key_must_be_a_symbol"]
+            elif key not in TOPIC_CONFIG_KEYS:
+                errors[f"topic_config.{key}"] = VARIANT["kafka_key_not_per_topic"]
+            elif "acks" in key and (idempotent or transactional):
+                errors[f"topic_config.{key}"] = VARIANT["kafka_key_acks_not_changeable"]
+            elif not isinstance(value, (str, int, float, bool)):
+                errors[f"topic_config.{key}"] = VARIANT["topic_config_format"]
+    if errors:
+        raise VariantInvalidError(errors)
