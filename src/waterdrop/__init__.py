@@ -7,6 +7,7 @@ from waterdrop._core import (
     DeliveryReport,
     librdkafka_version,
 )
+from waterdrop.connection_pool import ConnectionPool
 from waterdrop.errors import (
     AbortTransaction,
     ConfigurationInvalidError,
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "AbortTransaction",
     "ConfigurationInvalidError",
+    "ConnectionPool",
     "DeliveryHandle",
     "DeliveryReport",
     "Error",
