@@ -6,6 +6,7 @@ nothing is checked only by the code that wrote it.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -116,3 +117,28 @@ def message_count(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
 def headers_of(message: Any) -> list[tuple[str, bytes]]:
     """A consumed message's headers as a list of (name, value) in wire order."""
     return list(message.headers() or [])
+
+
+#: Generous bound for a close() that must not hang (a hang detector, not a timing assertion).
+CLOSE_DEADLINE_S = 30.0
+
+
+def close_within(producer: Any, force: bool = False, deadline_s: float = CLOSE_DEADLINE_S) -> None:
+    """Close ``producer`` and fail (instead of hanging the run) if close() does not return."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            producer.close(force=force) if force else producer.close()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True, name="close_within")
+    thread.start()
+    thread.join(deadline_s)
+    if thread.is_alive():
+        raise AssertionError(f"producer.close(force={force}) did not return within {deadline_s} s")
+    if outcome[0] is not None:
+        raise outcome[0]

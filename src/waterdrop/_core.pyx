@@ -14,7 +14,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, free, rand
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cimport cython
 
@@ -854,10 +854,14 @@ cdef class Client:
         cdef rd_kafka_event_t *events[_EVENT_BATCH]
         cdef int n, i
         cdef rd_kafka_queue_t *q = self.mainq
+        cdef int timeout_ms
         while True:
+            # once close() asked us to stop: drain what is there, then leave (log events may
+            # keep arriving forever while a broker is unreachable)
+            timeout_ms = 0 if self._stopping else 1000
             with nogil:
                 n = 0
-                events[0] = rd_kafka_queue_poll(q, 1000)
+                events[0] = rd_kafka_queue_poll(q, timeout_ms)
                 if events[0] != NULL:
                     n = 1
                     while n < _EVENT_BATCH:
@@ -1320,6 +1324,47 @@ cdef class Client:
             error = rd_kafka_abort_transaction(self.rk, timeout_ms)
         if error != NULL:
             raise _error_from_rd_error(error)
+
+    def send_offsets_to_transaction(self, list offsets, object group, int timeout_ms):
+        """Commit consumed offsets in the current transaction.
+
+        ``offsets``: (topic, partition, next_offset, metadata_or_None) tuples. ``group``: the
+        consumer's serialized group metadata (``confluent_kafka.Consumer.consumer_group_metadata()``
+        returns librdkafka's serialized form) or a plain group id.
+        """
+        cdef rd_kafka_consumer_group_metadata_t *cgmd = NULL
+        cdef rd_kafka_topic_partition_list_t *tpl = NULL
+        cdef rd_kafka_topic_partition_t *tp
+        cdef rd_kafka_error_t *error
+        self._ensure_open()
+        if isinstance(group, str):
+            cgmd = rd_kafka_consumer_group_metadata_new(group.encode("utf-8"))
+        else:
+            data = bytes(group)
+            error = rd_kafka_consumer_group_metadata_read(&cgmd, <const char *>data, len(data))
+            if error != NULL:
+                raise _error_from_rd_error(error)
+        try:
+            tpl = rd_kafka_topic_partition_list_new(len(offsets))
+            for topic, partition, offset, metadata in offsets:
+                tp = rd_kafka_topic_partition_list_add(tpl, str(topic).encode("utf-8"),
+                                                       partition)
+                tp.offset = offset
+                if metadata is not None:
+                    raw = metadata.encode("utf-8") if isinstance(metadata, str) else bytes(metadata)
+                    tp.metadata = malloc(max(1, len(raw)))
+                    if tp.metadata == NULL:
+                        raise MemoryError()
+                    memcpy(tp.metadata, <const char *>raw, len(raw))
+                    tp.metadata_size = len(raw)
+            with nogil:
+                error = rd_kafka_send_offsets_to_transaction(self.rk, tpl, cgmd, timeout_ms)
+            if error != NULL:
+                raise _error_from_rd_error(error)
+        finally:
+            if tpl != NULL:
+                rd_kafka_topic_partition_list_destroy(tpl)   # frees each metadata too
+            rd_kafka_consumer_group_metadata_destroy(cgmd)
 
     # --- shutdown ------------------------------------------------------------------------------
 

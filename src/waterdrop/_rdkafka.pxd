@@ -240,6 +240,30 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
     const char *rd_kafka_event_stats(rd_kafka_event_t *rkev)
 
     # Transactions
+    ctypedef struct rd_kafka_topic_partition_t:
+        char *topic
+        int32_t partition
+        int64_t offset
+        void *metadata
+        size_t metadata_size
+        rd_kafka_resp_err_t err
+
+    ctypedef struct rd_kafka_topic_partition_list_t:
+        int cnt
+        int size
+        rd_kafka_topic_partition_t *elems
+
+    rd_kafka_topic_partition_list_t *rd_kafka_topic_partition_list_new(int size)
+    void rd_kafka_topic_partition_list_destroy(rd_kafka_topic_partition_list_t *rkparlist)
+    rd_kafka_topic_partition_t *rd_kafka_topic_partition_list_add(
+        rd_kafka_topic_partition_list_t *rktparlist, const char *topic, int32_t partition)
+    rd_kafka_consumer_group_metadata_t *rd_kafka_consumer_group_metadata_new(const char *group_id)
+    void rd_kafka_consumer_group_metadata_destroy(rd_kafka_consumer_group_metadata_t *cgmd)
+    rd_kafka_error_t *rd_kafka_consumer_group_metadata_read(
+        rd_kafka_consumer_group_metadata_t **cgmdp, const void *buffer, size_t size)
+    rd_kafka_error_t *rd_kafka_send_offsets_to_transaction(
+        rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets,
+        const rd_kafka_consumer_group_metadata_t *cgmetadata, int timeout_ms)
     rd_kafka_error_t *rd_kafka_init_transactions(rd_kafka_t *rk, int timeout_ms)
     rd_kafka_error_t *rd_kafka_begin_transaction(rd_kafka_t *rk)
     rd_kafka_error_t *rd_kafka_commit_transaction(rd_kafka_t *rk, int timeout_ms)

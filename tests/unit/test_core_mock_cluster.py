@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import consume, headers_of, unique_topic
+from tests.helpers import close_within, consume, headers_of, unique_topic
 from waterdrop import KafkaError, Producer
 from waterdrop.testing import MockCluster
 
@@ -74,7 +74,7 @@ def test_broker_down_times_out_with_label_intact():
             assert handle.label == "order-42"
             assert report.topic_name == topic
         finally:
-            producer.close()
+            close_within(producer)
 
 
 def test_broker_up_again_delivers():
@@ -92,7 +92,7 @@ def test_broker_up_again_delivers():
             cluster.broker_up(1)
             assert handle.wait().offset == 0
         finally:
-            producer.close()
+            close_within(producer)
         assert [m.value() for m in consume(cluster.bootstrap_servers, topic, 1)] == [b"late"]
 
 

