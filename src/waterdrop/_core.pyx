@@ -782,6 +782,7 @@ cdef class Client:
     cdef public object on_stats
     cdef public object on_deliveries
     cdef public object on_callback_error
+    cdef public object on_oauth_refresh
     cdef object _lock
     cdef object __weakref__
 
@@ -790,7 +791,7 @@ cdef class Client:
         self.mainq = NULL
 
     def __init__(self, dict config, long long max_wait_ms=180_000, str name="waterdrop",
-                 bint statistics=False):
+                 bint statistics=False, bint oauth=False):
         cdef char errstr[512]
         cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
         cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG
@@ -805,6 +806,9 @@ cdef class Client:
         settings.setdefault("log.queue", "true")
         if statistics:
             events |= RD_KAFKA_EVENT_STATS
+        if oauth:
+            # the application refreshes OAUTHBEARER tokens (oauthbearer_set_token)
+            events |= RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH
         try:
             for key, value in settings.items():
                 bkey = str(key).encode("utf-8")
@@ -892,6 +896,8 @@ cdef class Client:
                     self._serve_log(events[i])
                 elif etype == RD_KAFKA_EVENT_STATS:
                     self._serve_stats(events[i])
+                elif etype == RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH:
+                    self._serve_oauth(events[i])
             finally:
                 rd_kafka_event_destroy(events[i])
         if delivered is not None:
@@ -964,6 +970,47 @@ cdef class Client:
         if self.on_stats is not None and stats != NULL:
             self._call(self.on_stats, "statistics", (stats.decode("utf-8", "replace"),))
 
+    cdef _serve_oauth(self, rd_kafka_event_t *ev):
+        cdef const char *config = rd_kafka_event_config_string(ev)
+        if self.on_oauth_refresh is not None:
+            self._call(self.on_oauth_refresh, "oauthbearer_token_refresh",
+                       ((config or b"").decode("utf-8", "replace"),))
+
+    def oauthbearer_set_token(self, str token, long long lifetime_ms, str principal_name,
+                              dict extensions=None):
+        """Hand librdkafka a new OAUTHBEARER token (after an oauthbearer.token_refresh)."""
+        cdef char errstr[512]
+        cdef const char **ext = NULL
+        cdef Py_ssize_t i, n = 0
+        cdef rd_kafka_resp_err_t err
+        self._ensure_open()
+        flat = []
+        for key, value in (extensions or {}).items():
+            flat.append(str(key).encode("utf-8"))
+            flat.append(str(value).encode("utf-8"))
+        n = len(flat)
+        if n:
+            ext = <const char **>malloc(n * sizeof(char *))
+            if ext == NULL:
+                raise MemoryError()
+            for i in range(n):
+                ext[i] = <const char *>(<bytes>flat[i])
+        try:
+            err = rd_kafka_oauthbearer_set_token(
+                self.rk, token.encode("utf-8"), lifetime_ms, principal_name.encode("utf-8"),
+                ext, n, errstr, sizeof(errstr))
+        finally:
+            free(ext)
+        if err:
+            raise kafka_error(err, errstr.decode("utf-8", "replace"))
+
+    def oauthbearer_set_token_failure(self, str reason):
+        """Tell librdkafka the token could not be refreshed (it retries later)."""
+        self._ensure_open()
+        err = rd_kafka_oauthbearer_set_token_failure(self.rk, reason.encode("utf-8"))
+        if err:
+            raise kafka_error(err)
+
     cdef _call(self, fn, str kind, tuple args):
         try:
             fn(*args)
@@ -1011,6 +1058,12 @@ cdef class Client:
         topic.random_partitioner = partitioner == "random"
         self._topics[cache_key] = topic
         return topic
+
+    def refresh_partition_counts(self, dict counts):
+        """Set partition counts seen elsewhere (statistics) for another 30 s."""
+        expires = _time.monotonic() + 30.0
+        for topic, count in counts.items():
+            self._partition_counts[topic] = (count, expires)
 
     def partition_count(self, str topic, int timeout_ms=5000):
         """Partitions of ``topic`` from metadata, cached 30 s; -1 when unknown."""

@@ -239,6 +239,14 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
                            int *level)
     const char *rd_kafka_event_stats(rd_kafka_event_t *rkev)
 
+    # OAUTHBEARER
+    const char *rd_kafka_event_config_string(rd_kafka_event_t *rkev)
+    rd_kafka_resp_err_t rd_kafka_oauthbearer_set_token(
+        rd_kafka_t *rk, const char *token_value, int64_t md_lifetime_ms,
+        const char *md_principal_name, const char **extensions, size_t extension_size,
+        char *errstr, size_t errstr_size)
+    rd_kafka_resp_err_t rd_kafka_oauthbearer_set_token_failure(rd_kafka_t *rk, const char *errstr)
+
     # Transactions
     ctypedef struct rd_kafka_topic_partition_t:
         char *topic

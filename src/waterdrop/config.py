@@ -87,6 +87,10 @@ def resolve(config: Config) -> None:
         config.monitor = Monitor()
     if config.middleware is None:
         config.middleware = Middleware()
+    if config.statistics_decorator is None:
+        from waterdrop.instrumentation.statistics import StatisticsDecorator
+
+        config.statistics_decorator = StatisticsDecorator()
     if config.client_class is None:
         from waterdrop.clients import Rdkafka
 

@@ -30,10 +30,19 @@ class Rdkafka:
         monitor = producer.monitor
         statistics = monitor.listening("statistics.emitted")
         kafka = {k: _core.conf_value(v) for k, v in config.kafka.items()}
+        if kafka.get("statistics.interval.ms") == "0":
+            statistics = False
         if not statistics:
             kafka["statistics.interval.ms"] = "0"
+            if hasattr(monitor, "freeze_statistics_listeners"):
+                monitor.freeze_statistics_listeners()
+        listener = config.oauth.token_provider_listener
+        if listener:
+            monitor.subscribe(listener)
+        oauth = monitor.listening("oauthbearer.token_refresh")
         client = _core.Client(
-            kafka, int(config.max_wait_timeout), name=producer.id, statistics=statistics
+            kafka, int(config.max_wait_timeout), name=producer.id, statistics=statistics,
+            oauth=oauth,
         )
         _wire(client, producer)
         if "transactional.id" in kafka:
@@ -65,10 +74,17 @@ def _wire(client: Any, producer: Any) -> None:
     def on_log(level: int, facility: str, message: str) -> None:
         logger.log(_LOG_LEVELS.get(level, 20), "[rdkafka %s] %s", facility, message)
 
+    decorator = producer.config.statistics_decorator
+
     def on_stats(raw: str) -> None:
-        monitor.instrument(
-            "statistics.emitted", producer_id=producer_id, statistics=json.loads(raw)
-        )
+        statistics = json.loads(raw)
+        _refresh_partition_counts(client, statistics)
+        if monitor.listening("statistics.emitted"):
+            if decorator is not None:
+                statistics = decorator(statistics)
+            monitor.instrument(
+                "statistics.emitted", producer_id=producer_id, statistics=statistics
+            )
 
     def on_deliveries(handles: list[Any]) -> None:
         acked = monitor.listening("message.acknowledged")
@@ -106,11 +122,30 @@ def _wire(client: Any, producer: Any) -> None:
             type=f"callbacks.{kind}.error",
         )
 
+    def on_oauth_refresh(_config: str) -> None:
+        caller = owner()
+        monitor.instrument("oauthbearer.token_refresh", bearer=caller, caller=caller)
+
+    client.on_oauth_refresh = on_oauth_refresh
     client.on_error = on_error
     client.on_log = on_log
     client.on_stats = on_stats
     client.on_deliveries = on_deliveries
     client.on_callback_error = on_callback_error
+
+
+def _refresh_partition_counts(client: Any, statistics: dict[str, Any]) -> None:
+    """Statistics carry every topic's partitions: keep the partition-count cache fresh."""
+    refresh = getattr(client, "refresh_partition_counts", None)
+    if refresh is None:
+        return
+    counts = {}
+    for name, topic in (statistics.get("topics") or {}).items():
+        partitions = [p for p in (topic.get("partitions") or {}) if p != "-1"]
+        if partitions:
+            counts[name] = len(partitions)
+    if counts:
+        refresh(counts)
 
 
 class Dummy:

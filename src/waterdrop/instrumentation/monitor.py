@@ -93,6 +93,7 @@ class Monitor:
         self._listeners: dict[str, tuple[Listener, ...]] = {}
         # what was subscribed, to unsubscribe objects and callables alike
         self._subscriptions: list[tuple[Any, dict[str, Listener]]] = []
+        self._statistics_frozen = False
 
     @property
     def available_events(self) -> tuple[str, ...]:
@@ -136,7 +137,17 @@ class Monitor:
             self._subscriptions.append((owner, dict(handlers)))
 
     def _before_subscribe(self, handlers: dict[str, Listener]) -> None:
-        """Hook for subclasses that refuse some late subscriptions."""
+        if self._statistics_frozen and "statistics.emitted" in handlers:
+            from waterdrop.errors import StatisticsNotEnabledError
+
+            raise StatisticsNotEnabledError(
+                "Cannot subscribe to `statistics.emitted` after the producer has been connected "
+                "without statistics: subscribe before the first use"
+            )
+
+    def freeze_statistics_listeners(self) -> None:
+        """Refuse later statistics.emitted subscriptions (the client was built without them)."""
+        self._statistics_frozen = True
 
     def unsubscribe(self, listener: Any) -> None:
         with self._lock:

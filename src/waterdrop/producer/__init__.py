@@ -792,6 +792,22 @@ class Producer:
             f"{in_transaction}>"
         )
 
+    # --- OAUTHBEARER -----------------------------------------------------------------------------
+
+    def oauthbearer_set_token(
+        self,
+        token: str,
+        lifetime_ms: int,
+        principal_name: str,
+        extensions: dict[str, str] | None = None,
+    ) -> None:
+        """Give librdkafka a fresh token, typically from an oauthbearer.token_refresh listener."""
+        self._get_client().oauthbearer_set_token(token, lifetime_ms, principal_name, extensions)
+
+    def oauthbearer_set_token_failure(self, reason: str) -> None:
+        """Report that no token could be obtained; librdkafka asks again later."""
+        self._get_client().oauthbearer_set_token_failure(reason)
+
     # --- transactions (see waterdrop.producer.transactions) --------------------------------------
 
     def transaction(self) -> Any:
