@@ -28,6 +28,8 @@ __all__ = [
     "StatisticsNotEnabledError",
     "WaitTimeoutError",
     "KafkaError",
+    "ConnectionPoolTimeoutError",
+    "ConnectionPoolClosedError",
 ]
 
 
@@ -127,6 +129,14 @@ class StatisticsNotEnabledError(Error):
 
 class WaitTimeoutError(Error):
     """A delivery handle was still pending when the wait timed out; it may yet be delivered."""
+
+
+class ConnectionPoolTimeoutError(Error, TimeoutError):
+    """No producer came back to the pool within its ``timeout``."""
+
+
+class ConnectionPoolClosedError(ProducerClosedError):
+    """A checkout from a pool that was shut down."""
 
 
 class KafkaError(Error):

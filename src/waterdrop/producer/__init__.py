@@ -540,6 +540,7 @@ class Producer:
                 )
                 start = time.monotonic()
                 self._client = None
+                self._drop_buffer()     # as WaterDrop's reload!: buffer.purged is emitted
                 # what is still queued in the fatal client cannot be delivered: report it
                 client.close(0, True)
                 if self._status is Status.CONNECTED:
@@ -742,8 +743,11 @@ class Producer:
                 if self._messages:
                     try:
                         self._flush(True)
-                    except ProduceError:
-                        pass
+                    except Exception as error:  # noqa: BLE001 - reported, the close goes on
+                        self.monitor.instrument(
+                            "error.occurred", producer_id=self.id, error=error,
+                            type="buffer.flush_on_close",
+                        )
                 client = self._client
                 self._client = None
                 if client is not None:
@@ -837,12 +841,17 @@ def _default_client_class() -> Any:
 
 def _after_fork_in_child() -> None:
     _PID[0] = os.getpid()
+    # multiprocessing children leave through os._exit(), which skips atexit; its own
+    # finalizers still run, so producers used in the child are closed (and delivered) there.
+    if "multiprocessing" in sys.modules:
+        from multiprocessing import util
+
+        util.Finalize(None, _close_all_at_exit, exitpriority=0)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-@atexit.register
 def _close_all_at_exit() -> None:
     """Deliver what live producers still hold before the interpreter goes away."""
     for producer in list(_LIVE):
@@ -851,3 +860,6 @@ def _close_all_at_exit() -> None:
                 producer.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
             pass
+
+
+atexit.register(_close_all_at_exit)
