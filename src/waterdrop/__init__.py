@@ -1,7 +1,7 @@
 """waterdrop: a fast, safe Kafka producer for Python (WaterDrop's producer over librdkafka)."""
 
 from waterdrop._version import __version__
-from waterdrop import errors
+from waterdrop import clients, errors, instrumentation, testing
 from waterdrop._core import (
     DeliveryHandle,
     DeliveryReport,
@@ -39,7 +39,10 @@ __all__ = [
     "ProducerClosedError",
     "Status",
     "WaitTimeoutError",
+    "clients",
     "errors",
+    "instrumentation",
+    "testing",
     "librdkafka_version",
     "monitor",
 ]
