@@ -37,6 +37,16 @@ def _answers(bootstrap: str, timeout: float = 20.0) -> str | None:
     return None
 
 
+def pytest_report_header(config):
+    import waterdrop
+
+    return (
+        f"waterdrop {getattr(waterdrop, '__version__', '?')} from {os.path.dirname(waterdrop.__file__)}"
+        f" (librdkafka {waterdrop.librdkafka_version()}); "
+        f"KAFKA_BOOTSTRAP_SERVERS={os.environ.get('KAFKA_BOOTSTRAP_SERVERS', '(unset)')}"
+    )
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     """The real broker's bootstrap servers.

@@ -310,6 +310,7 @@ class Producer:
                 "message.produced_async",
                 producer_id=self.id,
                 message=message,
+                handle=handle,
                 time=(time.monotonic() - start) * 1000.0,
             )
         return handle
@@ -339,6 +340,7 @@ class Producer:
                 "message.produced_sync",
                 producer_id=self.id,
                 message=message,
+                report=report,
                 time=(time.monotonic() - start) * 1000.0,
             )
         return report
@@ -445,6 +447,7 @@ class Producer:
                 event,
                 producer_id=self.id,
                 messages=batch,
+                handles=handles,
                 time=(time.monotonic() - start) * 1000.0,
             )
         return handles

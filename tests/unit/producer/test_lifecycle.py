@@ -10,6 +10,8 @@ from waterdrop import ConfigurationInvalidError, Producer, ProducerClosedError, 
 from waterdrop.errors import ProducerAlreadyConfiguredError, ProducerNotConfiguredError
 from waterdrop.testing import MockCluster
 
+from tests.helpers import close_within
+
 TOPIC = "lifecycle"
 
 
@@ -231,8 +233,9 @@ def test_queue_size_counts_messages_in_librdkafka():
         max_wait_timeout=0,
     )
     handles = [producer.produce_async(topic=TOPIC, payload=b"x") for _ in range(5)]
-    assert producer.queue_size == 5
-    producer.close(force=True)
+    # rd_kafka_outq_len also counts events the poller has not served yet (as in WaterDrop)
+    assert producer.queue_size >= 5
+    close_within(producer, force=True)
     assert producer.queue_size == 0
     assert {h.wait(raise_response_error=False).error.code for h in handles} <= {
         "purge_queue",
