@@ -31,11 +31,7 @@ def pending_handle(topic: str, label: Any = ..., max_wait_ms: int = ...) -> Deli
 
 class DeliveryReport:
     topic_name: str
-    partition: int
-    offset: int
     label: Any
-    error: KafkaError | None
-    latency_ms: float
     def __init__(
         self,
         topic_name: str,
@@ -47,14 +43,18 @@ class DeliveryReport:
     ) -> None: ...
     @property
     def topic(self) -> str: ...
-
-class DeliveryHandle:
-    label: Any
-    topic: str
     @property
-    def pending(self) -> bool: ...
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
     @property
     def error(self) -> KafkaError | None: ...
+    @property
+    def latency_ms(self) -> float: ...
+
+class DeliveryHandle(DeliveryReport):
+    @property
+    def pending(self) -> bool: ...
     def report(self) -> DeliveryReport | None: ...
     def wait(
         self, max_wait_timeout: int | None = ..., raise_response_error: bool = ...

@@ -235,6 +235,7 @@ cdef struct _Msg:
     PyObject *pin_key
     Py_buffer view
     bint has_view
+    bint sent                  # librdkafka accepted it (and owns the handle reference)
 
 
 cdef inline void _msg_release(_Msg *m):
@@ -509,35 +510,56 @@ cdef enum:
 
 
 cdef class DeliveryReport:
-    """The broker's verdict on one message: where it landed, or the error."""
+    """The broker's verdict on one message: where it landed, or the error.
+
+    A resolved DeliveryHandle is its own report (no second object per message).
+    """
 
     cdef readonly str topic_name
-    cdef readonly int partition
-    cdef readonly long long offset
+    cdef int32_t _partition
+    cdef int64_t _offset
     cdef readonly object label
-    cdef readonly object error
-    cdef readonly double latency_ms
+    cdef object _error
+    cdef int64_t _latency_us
 
     def __init__(self, topic_name, partition=-1, offset=-1001, label=None, error=None,
                  latency_ms=-1.0):
         self.topic_name = topic_name
-        self.partition = partition
-        self.offset = offset
+        self._partition = partition
+        self._offset = offset
         self.label = label
-        self.error = error
-        self.latency_ms = latency_ms
+        self._error = error
+        self._latency_us = <int64_t>(latency_ms * 1000) if latency_ms >= 0 else -1
 
     @property
     def topic(self):
         """Alias of ``topic_name``."""
         return self.topic_name
 
+    @property
+    def partition(self):
+        return self._partition
+
+    @property
+    def offset(self):
+        return self._offset
+
+    @property
+    def error(self):
+        """None, or the KafkaError the message failed with."""
+        return self._error
+
+    @property
+    def latency_ms(self):
+        """librdkafka's produce-to-acknowledgement time, -1.0 when unknown."""
+        return self._latency_us / 1000.0 if self._latency_us >= 0 else -1.0
+
     def __repr__(self):
-        if self.error is not None:
-            return (f"<DeliveryReport topic={self.topic_name!r} partition={self.partition} "
-                    f"error={self.error.code!r} label={self.label!r}>")
-        return (f"<DeliveryReport topic={self.topic_name!r} partition={self.partition} "
-                f"offset={self.offset} label={self.label!r}>")
+        if self._error is not None:
+            return (f"<DeliveryReport topic={self.topic_name!r} partition={self._partition} "
+                    f"error={self._error.code!r} label={self.label!r}>")
+        return (f"<DeliveryReport topic={self.topic_name!r} partition={self._partition} "
+                f"offset={self._offset} label={self.label!r}>")
 
 
 cdef class _Waiter:
@@ -575,19 +597,15 @@ cdef inline int64_t _now_ns() noexcept nogil:
 @cython.final
 @cython.no_gc
 @cython.freelist(4096)
-cdef class DeliveryHandle:
-    """A message on its way to Kafka. ``wait()`` returns its DeliveryReport."""
+cdef class DeliveryHandle(DeliveryReport):
+    """A message on its way to Kafka. ``wait()`` returns its DeliveryReport.
 
-    cdef readonly object label
-    cdef readonly str topic
-    cdef int32_t _partition
-    cdef int64_t _offset
-    cdef object _error
+    Once resolved the handle is its own report: ``handle.wait() is handle``.
+    """
+
     cdef int _state
-    cdef int64_t _latency_us
     cdef long long _max_wait_ms
     cdef _Waiter _waiter
-    cdef DeliveryReport _report
     cdef object _callbacks        # list of callables run once resolved (asyncio, policy)
 
     def __init__(self):
@@ -597,11 +615,6 @@ cdef class DeliveryHandle:
     def pending(self):
         """True until the broker acknowledged the message or it failed."""
         return self._state == _PENDING
-
-    @property
-    def error(self):
-        """The delivery error once resolved (None while pending or on success)."""
-        return self._error
 
     def _resolve(self, int partition=-1, long long offset=-1001, error=None):
         """Resolve from Python (test clients); librdkafka resolves through the poller."""
@@ -632,22 +645,12 @@ cdef class DeliveryHandle:
             self._callbacks = [callback]
         else:
             self._callbacks.append(callback)
-        if self._state != _PENDING:
-            self._run_callbacks()
 
     cpdef DeliveryReport report(self):
-        """The report of a resolved handle, or None while pending."""
+        """The report of a resolved handle (the handle itself), or None while pending."""
         if self._state == _PENDING:
             return None
-        if self._report is None:
-            self._report = DeliveryReport.__new__(DeliveryReport)
-            self._report.topic_name = self.topic
-            self._report.partition = self._partition
-            self._report.offset = self._offset
-            self._report.label = self.label
-            self._report.error = self._error
-            self._report.latency_ms = self._latency_us / 1000.0 if self._latency_us >= 0 else -1.0
-        return self._report
+        return self
 
     def wait(self, max_wait_timeout=None, bint raise_response_error=True):
         """Block (without the GIL) until delivered or failed; return the DeliveryReport.
@@ -662,10 +665,9 @@ cdef class DeliveryHandle:
             if not self._block(timeout_ms):
                 raise _errors.WaitTimeoutError(
                     f"Waiting for delivery timed out after {timeout_ms} ms")
-        report = self.report()
         if raise_response_error and self._error is not None:
             raise self._error
-        return report
+        return self
 
     cdef bint _block(self, long long timeout_ms) except -1:
         """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
@@ -693,15 +695,15 @@ cdef class DeliveryHandle:
         return await_handle(self).__await__()
 
     def __repr__(self):
-        state = "pending" if self._state == _PENDING else (
-            "failed" if self._error is not None else "delivered")
-        return f"<DeliveryHandle topic={self.topic!r} {state} label={self.label!r}>"
+        if self._state == _PENDING:
+            return f"<DeliveryHandle topic={self.topic_name!r} pending label={self.label!r}>"
+        return "<DeliveryHandle " + DeliveryReport.__repr__(self)[16:]
 
 
 cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wait_ms,
                                        _Waiter waiter):
     cdef DeliveryHandle h = DeliveryHandle.__new__(DeliveryHandle)
-    h.topic = topic
+    h.topic_name = topic
     h.label = label
     h._partition = -1
     h._offset = -1001
@@ -1232,10 +1234,10 @@ cdef class Client:
 
         An invalid message raises MessageInvalidError before anything is sent. An inline
         failure stops the batch: the KafkaError raised carries ``.dispatched`` (the handles
-        already enqueued) and ``.index`` (the first message not enqueued).
+        enqueued) and ``.index`` (the first message that failed).
         """
         cdef Py_ssize_t count = len(messages)
-        cdef Py_ssize_t i, sent = 0
+        cdef Py_ssize_t i, failed
         cdef _Msg *ms
         cdef _Fields f
         cdef dict errors
@@ -1268,25 +1270,91 @@ cdef class Client:
                 self._in_flight += 1
                 ms[i].handle = <PyObject *>handle
             with nogil:
-                while sent < count:
-                    err = self._send(&ms[sent])
-                    if err:
-                        break
-                    sent += 1
-            if err:
+                failed = self._send_all(ms, count, &err)
+            if failed < count:
                 error = self._inline_error(err)
-                error.dispatched = handles[:sent]
-                error.index = sent
+                error.dispatched = [handles[i] for i in range(count) if ms[i].sent]
+                error.index = failed
                 raise error
             return handles
         finally:
             self._ops -= 1
             for i in range(count):
-                if i >= sent and ms[i].handle != NULL:
+                if not ms[i].sent and ms[i].handle != NULL:
                     Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
                     self._in_flight -= 1
                 _msg_release(&ms[i])
             free(ms)
+
+    cdef Py_ssize_t _send_all(self, _Msg *ms, Py_ssize_t count,
+                              rd_kafka_resp_err_t *first_err) noexcept nogil:
+        """Enqueue prepared messages; return the index of the first failure (count if none).
+
+        Runs of messages to one topic without headers or timestamps go through
+        rd_kafka_produce_batch: one topic lock and one clock read per run instead of per
+        message. Once a run has a failure nothing after it is attempted; with queue_full every
+        message from the first failure on has failed, so the caller can retry that suffix.
+        """
+        cdef Py_ssize_t i = 0, j, k, n, failed = count
+        cdef rd_kafka_message_t *batch = NULL
+        cdef rd_kafka_resp_err_t err
+        while i < count:
+            if ms[i].headers != NULL or ms[i].timestamp >= 0:
+                err = self._send(&ms[i])
+                if err:
+                    first_err[0] = err
+                    failed = i
+                    break
+                ms[i].sent = True
+                i += 1
+                continue
+            j = i + 1
+            while (j < count and ms[j].rkt == ms[i].rkt and ms[j].headers == NULL
+                   and ms[j].timestamp < 0):
+                j += 1
+            n = j - i
+            if n == 1:
+                err = self._send(&ms[i])
+                if err:
+                    first_err[0] = err
+                    failed = i
+                    break
+                ms[i].sent = True
+                i += 1
+                continue
+            if batch == NULL:
+                batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
+                if batch == NULL:      # no memory for the batch array: one by one
+                    err = self._send(&ms[i])
+                    if err:
+                        first_err[0] = err
+                        failed = i
+                        break
+                    ms[i].sent = True
+                    i += 1
+                    continue
+            for k in range(n):
+                memset(&batch[k], 0, sizeof(rd_kafka_message_t))
+                batch[k].partition = ms[i + k].partition
+                batch[k].payload = <void *>ms[i + k].payload
+                batch[k].len = ms[i + k].payload_len
+                batch[k].key = <void *>ms[i + k].key
+                batch[k].key_len = ms[i + k].key_len
+                batch[k]._private = ms[i + k].handle
+            rd_kafka_produce_batch(ms[i].rkt, RD_KAFKA_PARTITION_UA,
+                                   RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION, batch, <int>n)
+            for k in range(n):
+                if batch[k].err:
+                    if failed == count:
+                        failed = i + k
+                        first_err[0] = batch[k].err
+                else:
+                    ms[i + k].sent = True
+            if failed < count:
+                break
+            i = j
+        free(batch)
+        return failed
 
     # --- queue control ------------------------------------------------------------------------
 

@@ -126,6 +126,9 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
                                        rd_kafka_timestamp_type_t *tstype)
     const char *rd_kafka_message_produce_errstr(const rd_kafka_message_t *rkmessage)
 
+    int RD_KAFKA_MSG_F_PARTITION
+    int rd_kafka_produce_batch(rd_kafka_topic_t *rkt, int32_t partition, int msgflags,
+                               rd_kafka_message_t *rkmessages, int message_cnt)
     int rd_kafka_produce(rd_kafka_topic_t *rkt, int32_t partition, int msgflags,
                          void *payload, size_t len, const void *key, size_t keylen,
                          void *msg_opaque)

@@ -47,7 +47,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from waterdrop import errors as _errors
+from waterdrop.errors import ConnectionPoolClosedError, ConnectionPoolTimeoutError
 from waterdrop.instrumentation.global_monitor import monitor as _class_monitor
 from waterdrop.producer import Producer
 
@@ -63,13 +63,6 @@ __all__ = [
     "transaction",
     "with_producer",
 ]
-
-# The classes these errors will have once waterdrop.errors defines them; until then the
-# nearest existing ones (a pool timeout is a TimeoutError, a shut-down pool a closed producer).
-_PoolTimeoutError: type[Exception] = getattr(_errors, "ConnectionPoolTimeoutError", TimeoutError)
-_PoolClosedError: type[Exception] = getattr(
-    _errors, "ConnectionPoolClosedError", _errors.ProducerClosedError
-)
 
 _NO_GLOBAL_POOL = "No global connection pool configured. Call setup first."
 
@@ -199,7 +192,8 @@ class ConnectionPool:
         """``with pool.producer() as producer:`` lends one producer for the block.
 
         Waits up to ``timeout`` ms for one to come back when all are lent out, then raises
-        a TimeoutError. A pool that was shut down refuses with ProducerClosedError.
+        ConnectionPoolTimeoutError (a TimeoutError). A pool that was shut down refuses with
+        ConnectionPoolClosedError (a ProducerClosedError).
         """
         slot = self._checkout()
         try:
@@ -221,7 +215,7 @@ class ConnectionPool:
         with self._cond:
             while True:
                 if self._shut_down:
-                    raise _PoolClosedError(
+                    raise ConnectionPoolClosedError(
                         f"the connection pool {self!r} is shut down: no producer can be lent"
                     )
                 held = self._lent.get(owner)
@@ -241,7 +235,7 @@ class ConnectionPool:
                     deadline = now + self._timeout / 1000.0
                 remaining = deadline - now
                 if remaining <= 0:
-                    raise _PoolTimeoutError(
+                    raise ConnectionPoolTimeoutError(
                         f"no producer came back to the connection pool within {self._timeout} "
                         f"ms (size {self._size}, all lent out)"
                     )
@@ -346,7 +340,7 @@ class ConnectionPool:
         """
         with self._cond:
             if self._shut_down:
-                raise _PoolClosedError(f"the connection pool {self!r} is shut down")
+                raise ConnectionPoolClosedError(f"the connection pool {self!r} is shut down")
             self._generation += 1
             idle = self._take_idle()
             self._cond.notify_all()

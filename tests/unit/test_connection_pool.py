@@ -14,6 +14,7 @@ import pytest
 
 import waterdrop
 from waterdrop import ConnectionPool, Producer, ProducerClosedError, Status
+from waterdrop.errors import ConnectionPoolClosedError, ConnectionPoolTimeoutError
 from waterdrop import connection_pool as cp
 from waterdrop.clients import Buffered
 
@@ -185,17 +186,15 @@ def test_checkout_times_out_after_timeout_ms(pool):
     with _in_thread(pool), _in_thread(pool):
         assert pool.available == 0
         start = time.monotonic()
-        with pytest.raises(TimeoutError, match="200 ms"), pool.producer():
+        with pytest.raises(ConnectionPoolTimeoutError, match="200 ms"), pool.producer():
             pass
         assert time.monotonic() - start < DEADLINE_S
 
 
-def test_timeout_error_is_a_waterdrop_error_once_defined():
-    error_class = getattr(waterdrop.errors, "ConnectionPoolTimeoutError", None)
-    if error_class is None:
-        pytest.skip("waterdrop.errors.ConnectionPoolTimeoutError not defined yet")
-    assert issubclass(error_class, waterdrop.errors.Error)
-    assert issubclass(error_class, TimeoutError)
+def test_pool_errors_are_waterdrop_errors():
+    assert issubclass(ConnectionPoolTimeoutError, waterdrop.errors.Error)
+    assert issubclass(ConnectionPoolTimeoutError, TimeoutError)
+    assert issubclass(ConnectionPoolClosedError, ProducerClosedError)
 
 
 def test_a_waiting_checkout_gets_the_producer_given_back():
@@ -320,7 +319,7 @@ def test_shutdown_closes_every_producer_and_refuses_checkouts(events):
     assert a.status is Status.CLOSED and b.status is Status.CLOSED
     assert events == [("connection_pool.shutdown", {"pool": pool})]
     assert pool.available == 0
-    with pytest.raises(ProducerClosedError), pool.producer():
+    with pytest.raises(ConnectionPoolClosedError), pool.producer():
         pass
     pool.shutdown()  # a second shutdown does nothing
     assert len(events) == 1
@@ -377,6 +376,13 @@ def test_reload_replaces_producers(events):
             new.produce_sync(topic="events", payload=b"after reload")
     finally:
         pool.shutdown()
+
+
+def test_reload_after_shutdown_is_refused():
+    pool = ConnectionPool(size=1, configure=configure)
+    pool.shutdown()
+    with pytest.raises(ConnectionPoolClosedError):
+        pool.reload()
 
 
 def test_reload_closes_a_lent_out_producer_when_it_comes_back():

@@ -51,6 +51,10 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
     for name in ("logger", "monitor", "client_class"):
         if data.get(name) is None:
             errors[name] = CONFIG[f"{name}_format"]
+    from waterdrop.instrumentation.monitor import Monitor
+
+    if data.get("monitor") is not None and not isinstance(data["monitor"], Monitor):
+        errors["monitor"] = CONFIG["monitor_class"]
     for name in _BOOLS:
         if not isinstance(data.get(name), bool):
             errors[name] = CONFIG[f"{name}_format"]

@@ -36,6 +36,7 @@ CONFIG: dict[str, str] = {
     "id_format": "must be a non-empty string",
     "logger_format": "must be present",
     "monitor_format": "must be present",
+    "monitor_class": "must be a waterdrop.instrumentation.Monitor (or a subclass)",
     "client_class_format": "must be present",
     "deliver_format": "must be boolean",
     "max_payload_size_format": "must be an integer that is equal or bigger than 1",

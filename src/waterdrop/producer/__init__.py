@@ -85,6 +85,7 @@ class Producer:
         self._max_payload = 1_000_012
         self._max_wait = 180_000
         self._middleware: Any = None
+        self._middleware_steps: list[Any] = []
         self._default_variant: Variant | None = None
         self._messages: list[Any] = []
         self._buffer_lock = threading.Lock()
@@ -133,6 +134,7 @@ class Producer:
         self.id = config.id
         self.monitor = config.monitor
         self._middleware = config.middleware
+        self._middleware_steps = getattr(config.middleware, "steps", [config.middleware])
         self._max_payload = int(config.max_payload_size)
         self._max_wait = int(config.max_wait_timeout)
         self._default_variant = Variant(self, default=True)
@@ -294,10 +296,10 @@ class Producer:
         client = self._client
         if client is None or self._client_pid != _PID[0]:
             client = self._connect()
-        if self._middleware:
+        if self._middleware_steps:
             message = self._middleware.run(dict(message))
         monitor = self.monitor
-        start = time.monotonic() if monitor.listening("message.produced_async") else 0.0
+        start = time.monotonic() if "message.produced_async" in monitor._listeners else 0.0
         try:
             handle = client.produce(message, self._max_payload, variant.conf_key,
                                     variant.max_wait_timeout)
@@ -470,9 +472,8 @@ class Producer:
                 client = self._get_client()
                 continue
             except KafkaError as error:
-                done = getattr(error, "dispatched", [])
-                dispatched.extend(done)
-                remaining = remaining[len(done):]
+                dispatched.extend(getattr(error, "dispatched", ()))
+                remaining = remaining[getattr(error, "index", 0):]
                 if error.code == "queue_full" and self.config.wait_on_queue_full:
                     now = time.monotonic()
                     if deadline is None:
