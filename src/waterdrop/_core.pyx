@@ -562,10 +562,18 @@ cdef class DeliveryReport:
                 f"offset={self._offset} label={self.label!r}>")
 
 
+cdef class Client
+
+
 cdef class _Waiter:
-    """A mutex and condition variable that waiting threads block on without the GIL."""
+    """A mutex and condition variable that waiting threads block on without the GIL.
+
+    ``client`` is set for a librdkafka client's handles: a waiting thread may then serve the
+    client's queue itself (one thread hop less than waiting for the poller).
+    """
     cdef pthread_mutex_t mutex
     cdef pthread_cond_t cond
+    cdef Client client
 
     def __cinit__(self):
         cdef pthread_condattr_t attr
@@ -675,6 +683,15 @@ cdef class DeliveryHandle(DeliveryReport):
         cdef int64_t slice_end, now
         cdef timespec ts
         cdef _Waiter waiter = self._waiter
+        cdef Client client = waiter.client
+        if client is not None and client._can_serve():
+            return client._serve_until(self, deadline)
+        return self._wait_condvar(deadline)
+
+    cdef bint _wait_condvar(self, int64_t deadline) except -1:
+        cdef int64_t slice_end, now
+        cdef timespec ts
+        cdef _Waiter waiter = self._waiter
         while self._state == _PENDING:
             now = _now_ns()
             if now >= deadline:
@@ -777,6 +794,10 @@ cdef class Client:
     cdef bint _closed
     cdef bint _closing
     cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
+    cdef bint _server_active         # a waiting thread serves the queue; the poller parks
+    cdef list _deferred              # what that thread left for the poller (events, batches)
+    cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
+    cdef _Waiter _park               # where the poller parks meanwhile
     cdef Py_ssize_t _in_flight       # handle references held by librdkafka messages
     cdef readonly long long max_wait_ms
     cdef public object on_error
@@ -800,6 +821,9 @@ cdef class Client:
         self._topics = {}
         self._partition_counts = {}
         self._waiter = _Waiter()
+        self._waiter.client = self
+        self._park = _Waiter()
+        self._deferred = []
         self._lock = _threading.Lock()
         self.max_wait_ms = max_wait_ms
         self.name = name
@@ -822,6 +846,7 @@ cdef class Client:
             rd_kafka_conf_destroy(conf)
             raise
         rd_kafka_conf_set_events(conf, events)
+        self._max_msg_bytes = _conf_int(conf, b"message.max.bytes", 1_000_000)
         # rd_kafka_new takes ownership of conf only on success.
         self.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))
         if self.rk == NULL:
@@ -861,7 +886,25 @@ cdef class Client:
         cdef int n, i
         cdef rd_kafka_queue_t *q = self.mainq
         cdef int timeout_ms
+        cdef timespec ts
+        cdef int64_t until
         while True:
+            if self._deferred:
+                try:
+                    self._serve_deferred()
+                except BaseException:
+                    PyErr_WriteUnraisable(self._poll_loop)
+            if self._server_active and not self._stopping:
+                # a thread waiting for its delivery serves the queue: stay out of its way
+                until = _now_ns() + 100_000_000
+                ts.tv_sec = until // 1_000_000_000
+                ts.tv_nsec = until % 1_000_000_000
+                with nogil:
+                    pthread_mutex_lock(&self._park.mutex)
+                    if self._server_active:
+                        pthread_cond_timedwait(&self._park.cond, &self._park.mutex, &ts)
+                    pthread_mutex_unlock(&self._park.mutex)
+                continue
             # once close() asked us to stop: drain what is there, then leave (log events may
             # keep arriving forever while a broker is unreachable)
             timeout_ms = 0 if self._stopping else 1000
@@ -880,15 +923,28 @@ cdef class Client:
                     self._serve(events, n)
                 except BaseException:
                     PyErr_WriteUnraisable(self._poll_loop)
-            elif self._stopping:
+                if self._server_active:
+                    # a waiter started serving while we held these events: wake it from
+                    # its poll so it sees what we resolved
+                    rd_kafka_queue_yield(q)
+            elif self._stopping and not self._deferred and not self._server_active:
                 return
 
-    cdef _serve(self, rd_kafka_event_t **events, int n):
+    cdef _serve(self, rd_kafka_event_t **events, int n, list resolved=None):
+        """Handle drained events.
+
+        ``resolved`` is given on a thread that waits for its own delivery: delivery reports
+        are resolved there and the batches collected in ``resolved`` (the waiter notifies
+        them once it has handed the queue back); every other event goes to the poller.
+        """
         cdef int i
         cdef int etype
         cdef list delivered = None
         for i in range(n):
             etype = rd_kafka_event_type(events[i])
+            if resolved is not None and etype != RD_KAFKA_EVENT_DR:
+                self._deferred.append(<size_t>events[i])
+                continue
             try:
                 if etype == RD_KAFKA_EVENT_DR:
                     delivered = self._serve_dr(events[i], delivered)
@@ -904,12 +960,26 @@ cdef class Client:
                 rd_kafka_event_destroy(events[i])
         if delivered is not None:
             self._waiter.wake_all()
-            callback = self.on_deliveries
-            for handle in delivered:
-                if (<DeliveryHandle>handle)._callbacks is not None:
-                    (<DeliveryHandle>handle)._run_callbacks()
-            if callback is not None:
-                self._call(callback, "delivery", (delivered,))
+            if resolved is not None:
+                resolved.append(delivered)
+            else:
+                self._notify(delivered)
+
+    cdef _notify(self, list delivered):
+        """Run what waits on a batch of resolved handles: their callbacks, then listeners."""
+        callback = self.on_deliveries
+        for handle in delivered:
+            if (<DeliveryHandle>handle)._callbacks is not None:
+                (<DeliveryHandle>handle)._run_callbacks()
+        if callback is not None:
+            self._call(callback, "delivery", (delivered,))
+
+    cdef _serve_deferred(self):
+        """On the poller thread: the events a waiting thread drained but left for the poller."""
+        cdef rd_kafka_event_t *ev
+        while self._deferred:
+            ev = <rd_kafka_event_t *><size_t>self._deferred.pop(0)
+            self._serve(&ev, 1)
 
     cdef list _serve_dr(self, rd_kafka_event_t *ev, list delivered):
         cdef const rd_kafka_message_t *msgs[_MSG_CHUNK]
@@ -1025,6 +1095,57 @@ cdef class Client:
                 handler(kind, exc)
             except BaseException:
                 PyErr_WriteUnraisable(handler)
+
+    cdef inline bint _can_serve(self):
+        return (not self._server_active and not self._stopping and not self._closed
+                and self.mainq != NULL)
+
+    cdef bint _serve_until(self, DeliveryHandle h, int64_t deadline) except -1:
+        """Serve this client's queue on the waiting thread until ``h`` resolves.
+
+        The delivery report then reaches the thread that waits for it directly, without a
+        hop through the poller thread (which parks meanwhile). False on timeout.
+        """
+        cdef rd_kafka_event_t *events[_EVENT_BATCH]
+        cdef rd_kafka_queue_t *q = self.mainq
+        cdef int n
+        cdef int slice_ms
+        cdef int64_t now
+        cdef list resolved = []
+        self._server_active = True
+        rd_kafka_queue_yield(q)        # the poller leaves its poll and parks
+        try:
+            while h._state == _PENDING:
+                now = _now_ns()
+                if now >= deadline:
+                    break
+                slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
+                with nogil:
+                    n = 0
+                    events[0] = rd_kafka_queue_poll(q, slice_ms)
+                    if events[0] != NULL:
+                        n = 1
+                        while n < _EVENT_BATCH:
+                            events[n] = rd_kafka_queue_poll(q, 0)
+                            if events[n] == NULL:
+                                break
+                            n += 1
+                if n > 0:
+                    self._serve(events, n, resolved)
+                if self._stopping:
+                    break
+                PyErr_CheckSignals()
+        finally:
+            # hand the queue back before any user code runs: a listener that waits for another
+            # delivery must find the poller serving, not parked behind us
+            self._server_active = False
+            self._park.wake_all()
+            for delivered in resolved:
+                self._notify(<list>delivered)
+        if h._state == _PENDING:
+            # timed out, or close() is under way and will resolve it
+            return h._wait_condvar(deadline)
+        return True
 
     # --- topics ----------------------------------------------------------------------------------
 
@@ -1286,6 +1407,14 @@ cdef class Client:
                 _msg_release(&ms[i])
             free(ms)
 
+    cdef inline bint _batchable(self, _Msg *m) noexcept nogil:
+        """Can go through rd_kafka_produce_batch without breaking "stop at the first
+        failure": no headers or timestamp (not supported there), and none of the per-message
+        failures (an explicit partition that may not exist, a message over message.max.bytes)
+        that would let later messages of the same run through."""
+        return (m.headers == NULL and m.timestamp < 0 and m.partition == RD_KAFKA_PARTITION_UA
+                and m.payload_len + m.key_len < self._max_msg_bytes)
+
     cdef Py_ssize_t _send_all(self, _Msg *ms, Py_ssize_t count,
                               rd_kafka_resp_err_t *first_err) noexcept nogil:
         """Enqueue prepared messages; return the index of the first failure (count if none).
@@ -1299,7 +1428,7 @@ cdef class Client:
         cdef rd_kafka_message_t *batch = NULL
         cdef rd_kafka_resp_err_t err
         while i < count:
-            if ms[i].headers != NULL or ms[i].timestamp >= 0:
+            if not self._batchable(&ms[i]):
                 err = self._send(&ms[i])
                 if err:
                     first_err[0] = err
@@ -1309,8 +1438,7 @@ cdef class Client:
                 i += 1
                 continue
             j = i + 1
-            while (j < count and ms[j].rkt == ms[i].rkt and ms[j].headers == NULL
-                   and ms[j].timestamp < 0):
+            while j < count and ms[j].rkt == ms[i].rkt and self._batchable(&ms[j]):
                 j += 1
             n = j - i
             if n == 1:
@@ -1472,8 +1600,10 @@ cdef class Client:
                                                        partition)
                 tp.offset = offset
                 if metadata is not None:
-                    raw = metadata.encode("utf-8") if isinstance(metadata, str) else bytes(metadata)
-                    tp.metadata = malloc(max(1, len(raw)))
+                    # NUL-terminated, as librdkafka-based readers (confluent-kafka) expect
+                    raw = (metadata.encode("utf-8") if isinstance(metadata, str)
+                           else bytes(metadata)) + b"\0"
+                    tp.metadata = malloc(len(raw))
                     if tp.metadata == NULL:
                         raise MemoryError()
                     memcpy(tp.metadata, <const char *>raw, len(raw))
@@ -1514,6 +1644,11 @@ cdef class Client:
             self._stopping = True
             rd_kafka_queue_yield(self.mainq)
             self._thread.join()
+            while self._server_active:    # a waiting thread is leaving the queue
+                rd_kafka_queue_yield(self.mainq)
+                _time.sleep(0.001)
+            self._waiter.client = None
+            self._serve_deferred()        # events must be destroyed before the handle
             self._closed = True
             for topic in self._topics.values():
                 rd_kafka_topic_destroy((<_Topic>topic).rkt)
@@ -1528,6 +1663,7 @@ cdef class Client:
 
     def abandon(self):
         """Forget the native handle without touching it (a forked child's inherited client)."""
+        self._waiter.client = None
         self._stopping = True
         self._closed = True
         self.rk = NULL
@@ -1535,6 +1671,17 @@ cdef class Client:
         for topic in self._topics.values():
             (<_Topic>topic).rkt = NULL
         self._topics.clear()
+
+
+cdef Py_ssize_t _conf_int(rd_kafka_conf_t *conf, const char *name, Py_ssize_t default):
+    cdef char buf[64]
+    cdef size_t size = sizeof(buf)
+    if rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK:
+        return default
+    try:
+        return int(buf.decode("ascii"))
+    except ValueError:
+        return default
 
 
 cdef str _conf_value(object value):

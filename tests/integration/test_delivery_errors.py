@@ -16,7 +16,7 @@ from tests.helpers import close_within, create_topic, message_count
 from waterdrop import KafkaError, ProduceError, ProduceManyError, Producer
 
 UNREACHABLE = "127.0.0.1:1"
-BIG = b"\xab" * 5_000  # random-free but incompressible enough: compression is off by default
+BIG = b"\xab" * 5_000  # over the topic limit of 1,000 bytes (librdkafka does not compress by default)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ never on sleeps; nothing asserts on timing.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from waterdrop.errors import (
 )
 
 PURGED = {"purge_queue", "purge_inflight"}
+PACKAGE_DIR = os.path.dirname(waterdrop.__file__) + os.sep
 DEADLINE_S = 30.0
 SENTINEL = "end-of-test"
 TRANSACTION_EVENTS = (
@@ -92,17 +94,21 @@ def wait_until(predicate: Callable[[], bool], what: str) -> None:
 
 
 def blocked_in(thread: threading.Thread, function: str) -> bool:
-    """True while ``thread``'s innermost Python frame is ``function`` of waterdrop's code:
-    it is waiting on a lock there (the lock acquire is a C call, so no deeper frame)."""
+    """True while ``thread`` is inside waterdrop's ``function`` and its innermost Python frame
+    is waterdrop code: it waits on a lock there (the acquire is a C call: no deeper frame)."""
     frame = sys._current_frames().get(thread.ident)
-    return (
-        frame is not None
-        and frame.f_code.co_name == function
-        and "waterdrop" in frame.f_code.co_filename
-    )
+    if frame is None or not frame.f_code.co_filename.startswith(PACKAGE_DIR):
+        return False
+    while frame is not None:
+        if frame.f_code.co_name == function and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+            return True
+        frame = frame.f_back
+    return False
 
 
-def read_payloads(bootstrap: str, topic: str, isolation: str, sentinel: str = SENTINEL) -> list[str]:
+def read_payloads(
+    bootstrap: str, topic: str, isolation: str, sentinel: str = SENTINEL
+) -> list[str]:
     """Every payload of single-partition ``topic`` from the beginning up to and including
     ``sentinel``, as a ``isolation`` ("read_committed" / "read_uncommitted") consumer sees it."""
     consumer = Consumer(
@@ -369,11 +375,15 @@ def test_dispatches_outside_a_block_each_run_in_their_own_transaction(kafka_boot
     assert handle.wait().error is None
     assert read_payloads(kafka_bootstrap, topic, "read_committed", "async")[-1] == "async"
 
-    handles = txn.produce_many_sync([{"topic": topic, "payload": f"many-sync-{i}"} for i in range(3)])
+    handles = txn.produce_many_sync(
+        [{"topic": topic, "payload": f"many-sync-{i}"} for i in range(3)]
+    )
     assert committed_count() == 3  # one transaction for the whole batch
     assert all(not h.pending for h in handles)
 
-    handles = txn.produce_many_async([{"topic": topic, "payload": f"many-async-{i}"} for i in range(3)])
+    handles = txn.produce_many_async(
+        [{"topic": topic, "payload": f"many-async-{i}"} for i in range(3)]
+    )
     assert committed_count() == 4
     assert [h.wait().error for h in handles] == [None] * 3
 
@@ -545,7 +555,9 @@ def test_mark_as_consumed_with_a_confluent_kafka_consumer(kafka_bootstrap, topic
     finally:
         consumer.close()
     commit_sentinel(txn, topic)
-    assert read_payloads(kafka_bootstrap, topic, "read_committed") == ["out-in-0", "out-in-1", SENTINEL]
+    assert read_payloads(kafka_bootstrap, topic, "read_committed") == [
+        "out-in-0", "out-in-1", SENTINEL,
+    ]
 
 
 def test_mark_as_consumed_aborted_commits_nothing(kafka_bootstrap, txn):
@@ -781,7 +793,9 @@ def test_no_reload_when_reload_on_transaction_fatal_error_is_off(kafka_bootstrap
 # --- fencing and the reload loop ----------------------------------------------------------------
 
 
-def test_fenced_producer_is_not_reloaded_by_default_and_reports_it(kafka_bootstrap, topic, make_txn):
+def test_fenced_producer_is_not_reloaded_by_default_and_reports_it(
+    kafka_bootstrap, topic, make_txn
+):
     transactional_id = unique("wd-fence")
     older = make_txn(transactional_id)
     events = Recorder(older, "producer.reload", "producer.reloaded", "error.occurred")
@@ -827,7 +841,10 @@ def test_fenced_reload_loop_stops_at_its_attempt_limit(kafka_bootstrap, topic, m
                 # A newer instance with the same transactional.id appears mid-transaction,
                 # every time: the reload (a new client, a new epoch) never escapes it.
                 fencer = Producer(
-                    kafka={"bootstrap.servers": kafka_bootstrap, "transactional.id": transactional_id}
+                    kafka={
+                        "bootstrap.servers": kafka_bootstrap,
+                        "transactional.id": transactional_id,
+                    }
                 )
                 try:
                     fencer.client  # builds the client: init_transactions fences `producer`

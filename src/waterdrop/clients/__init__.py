@@ -94,27 +94,30 @@ def _wire(client: Any, producer: Any) -> None:
             return
         caller = owner()
         transactional = caller is not None and caller.transactional
-        for handle in handles:
-            report = handle.report()
+        for report in handles:
             error = report.error
-            if error is None:
-                if acked:
+            try:
+                if error is None:
+                    if acked:
+                        monitor.instrument(
+                            "message.acknowledged", caller=caller, producer_id=producer_id,
+                            offset=report.offset, partition=report.partition,
+                            topic=report.topic_name, delivery_report=report, label=report.label,
+                        )
+                    continue
+                if transactional and error.code in _PURGE_CODES:
+                    event = "message.purged" if purged else None
+                else:
+                    event = "error.occurred" if failed else None
+                if event is not None:
                     monitor.instrument(
-                        "message.acknowledged", caller=caller, producer_id=producer_id,
+                        event, caller=caller, error=error, producer_id=producer_id,
                         offset=report.offset, partition=report.partition,
                         topic=report.topic_name, delivery_report=report, label=report.label,
+                        type="librdkafka.dispatch_error",
                     )
-                continue
-            if transactional and error.code in _PURGE_CODES:
-                event = "message.purged" if purged else None
-            else:
-                event = "error.occurred" if failed else None
-            if event is not None:
-                monitor.instrument(
-                    event, caller=caller, error=error, producer_id=producer_id,
-                    offset=report.offset, partition=report.partition, topic=report.topic_name,
-                    delivery_report=report, label=report.label, type="librdkafka.dispatch_error",
-                )
+            except Exception as listener_error:  # noqa: BLE001 - one message's problem only
+                on_callback_error("delivery", listener_error)
 
     def on_callback_error(kind: str, error: BaseException) -> None:
         monitor.instrument(
@@ -203,6 +206,25 @@ class Dummy:
     def queue_length(self) -> int:
         return 0
 
+    # transactions: accepted, nothing to coordinate
+    def init_transactions(self, timeout_ms: int = -1) -> None:
+        return None
+
+    def begin_transaction(self) -> None:
+        return None
+
+    def commit_transaction(self, timeout_ms: int = -1) -> None:
+        return None
+
+    def abort_transaction(self, timeout_ms: int = -1) -> None:
+        return None
+
+    def send_offsets_to_transaction(self, offsets: Any, group: Any, timeout_ms: int) -> None:
+        return None
+
+    def fatal_error(self) -> None:
+        return None
+
 
 class Buffered(Dummy):
     """A Dummy that keeps every produced message, for asserting on in users' tests."""
@@ -210,11 +232,30 @@ class Buffered(Dummy):
     def __init__(self, producer: Any) -> None:
         super().__init__(producer)
         self.messages: list[dict[str, Any]] = []
+        self._transaction: list[dict[str, Any]] | None = None
 
     def _ack(self, message: dict[str, Any], max_wait_ms: int) -> Any:
         with self._lock:
-            self.messages.append(message)
+            if self._transaction is not None:
+                self._transaction.append(message)
+            else:
+                self.messages.append(message)
         return super()._ack(message, max_wait_ms)
+
+    def begin_transaction(self) -> None:
+        with self._lock:
+            self._transaction = []
+
+    def commit_transaction(self, timeout_ms: int = -1) -> None:
+        """Messages produced in the transaction become visible in ``messages`` now."""
+        with self._lock:
+            self.messages.extend(self._transaction or ())
+            self._transaction = None
+
+    def abort_transaction(self, timeout_ms: int = -1) -> None:
+        """Messages produced in the transaction are dropped."""
+        with self._lock:
+            self._transaction = None
 
     def messages_for(self, topic: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["topic"] == topic]

@@ -151,7 +151,7 @@ class Monitor:
 
     def unsubscribe(self, listener: Any) -> None:
         with self._lock:
-            kept = [(o, hs) for o, hs in self._subscriptions if o is not listener]
+            kept = [(o, hs) for o, hs in self._subscriptions if not (o is listener or o == listener)]
             self._subscriptions = kept
             self._rebuild()
 

@@ -421,6 +421,7 @@ class Producer:
                     handles = self._dispatch_many(client, batch, variant, method, dispatched)
             else:
                 handles = self._dispatch_many(client, batch, variant, method, dispatched)
+            dispatched = handles
             if self._transactional and handles and self._transaction_first_handle is None:
                 self._transaction_first_handle = handles[0]
             if sync:
@@ -596,22 +597,26 @@ class Producer:
         if message is None:
             message = fields
         self._ensure_active()
+        start = time.monotonic()
         with self._buffer_lock:
             self._messages.append(message)
         if self.monitor.listening("message.buffered"):
             self.monitor.instrument(
-                "message.buffered", producer_id=self.id, message=message, buffer=self.messages
+                "message.buffered", producer_id=self.id, message=message, buffer=self.messages,
+                time=(time.monotonic() - start) * 1000.0,
             )
         return self.messages
 
     def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         batch = list(messages)
         self._ensure_active()
+        start = time.monotonic()
         with self._buffer_lock:
             self._messages.extend(batch)
         if self.monitor.listening("messages.buffered"):
             self.monitor.instrument(
-                "messages.buffered", producer_id=self.id, messages=batch, buffer=self.messages
+                "messages.buffered", producer_id=self.id, messages=batch, buffer=self.messages,
+                time=(time.monotonic() - start) * 1000.0,
             )
         return batch
 

@@ -33,10 +33,10 @@ def producer(request):
 
 
 def test_deliver_false_uses_the_dummy_client():
-    producer = Producer(kafka=dict(NOWHERE), deliver=False)
-    assert producer.config.client_class is Dummy
-    producer.produce_sync(topic="t", payload=b"x")
-    assert isinstance(client_of(producer), Dummy)
+    with Producer(kafka=dict(NOWHERE), deliver=False) as producer:
+        assert producer.config.client_class is Dummy
+        producer.produce_sync(topic="t", payload=b"x")
+        assert isinstance(client_of(producer), Dummy)
 
 
 def test_offsets_count_from_zero_per_topic_and_partition(producer):
@@ -93,10 +93,10 @@ def test_validation_still_runs(producer):
 
 
 def test_max_payload_size_still_applies():
-    producer = Producer(kafka=dict(NOWHERE), deliver=False, max_payload_size=3)
-    producer.produce_sync(topic="t", payload=b"abc")
-    with pytest.raises(MessageInvalidError) as info:
-        producer.produce_sync(topic="t", payload=b"abcd")
+    with Producer(kafka=dict(NOWHERE), deliver=False, max_payload_size=3) as producer:
+        producer.produce_sync(topic="t", payload=b"abc")
+        with pytest.raises(MessageInvalidError) as info:
+            producer.produce_sync(topic="t", payload=b"abcd")
     assert info.value.errors == {"payload": "is more than `max_payload_size` config value"}
 
 

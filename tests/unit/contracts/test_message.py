@@ -327,3 +327,48 @@ def test_valid_messages_go_through_the_real_path(producer):
         assert report.error is None
         assert report.topic_name == T
         assert report.offset >= 0
+
+
+# --- the tombstone contract (inventory 3.2) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"topic": T, "partition": 0}, {"key": MISSING}),
+        ({"topic": T, "key": "k"}, {"partition": MISSING}),
+        ({"topic": T, "key": "", "partition": 0}, {"key": KEY}),
+        ({"topic": T, "key": 5, "partition": 0}, {"key": KEY}),
+        (
+            {"topic": T, "key": "k", "partition": -1},
+            {"partition": "must be an integer greater or equal to 0"},
+        ),
+        (
+            {"topic": T, "key": "k", "partition": None},
+            {"partition": "must be an integer greater or equal to 0"},
+        ),
+        ({"topic": T}, {"key": MISSING, "partition": MISSING}),
+    ],
+    ids=["no-key", "no-partition", "empty-key", "int-key", "partition-minus-one",
+         "partition-none", "neither"],
+)
+@pytest.mark.parametrize("method", ["tombstone_sync", "tombstone_async"])
+def test_tombstone_contract(producer, method, fields, expected):
+    with pytest.raises(MessageInvalidError) as info:
+        getattr(producer, method)(**fields)
+    assert info.value.errors == expected
+    assert producer.queue_size == 0
+
+
+def test_tombstone_many_with_one_invalid_sends_nothing(producer):
+    with pytest.raises(MessageInvalidError):
+        producer.tombstone_many_async(
+            [{"topic": T, "key": "a", "partition": 0}, {"topic": T, "key": "b"}]
+        )
+    assert producer.queue_size == 0
+
+
+def test_tombstone_is_a_null_payload_to_the_given_partition(producer):
+    report = producer.tombstone_sync(topic=T, key="user-1", partition=0)
+    assert report.error is None
+    assert report.partition == 0
