@@ -80,7 +80,9 @@ class Client:
         name: str = ...,
         statistics: bool = ...,
         oauth: bool = ...,
+        start: bool = ...,
     ) -> None: ...
+    def start(self) -> None: ...
     on_oauth_refresh: Callable[[str], Any] | None
     def oauthbearer_set_token(
         self, token: str, lifetime_ms: int, principal_name: str,

@@ -814,7 +814,7 @@ cdef class Client:
         self.mainq = NULL
 
     def __init__(self, dict config, long long max_wait_ms=180_000, str name="waterdrop",
-                 bint statistics=False, bint oauth=False):
+                 bint statistics=False, bint oauth=False, bint start=True):
         cdef char errstr[512]
         cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
         cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG
@@ -856,8 +856,15 @@ cdef class Client:
         rd_kafka_set_log_queue(self.rk, NULL)
         self._thread = _threading.Thread(target=self._poll_loop, daemon=True,
                                          name=f"waterdrop-poller-{name}")
-        self._thread.start()
         _LIVE_NATIVE.add(self)
+        if start:
+            self._thread.start()
+
+    def start(self):
+        """Start serving events (``start=False`` lets callbacks be set first: events such as
+        the first OAUTHBEARER refresh are queued from rd_kafka_new() on)."""
+        if not self._thread.is_alive() and not self._closed:
+            self._thread.start()
 
     @property
     def poller_thread(self):
@@ -1643,6 +1650,8 @@ cdef class Client:
                 self.flush(10_000)
             self._stopping = True
             rd_kafka_queue_yield(self.mainq)
+            if self._thread.ident is None:
+                self._thread.start()      # never started: let it drain, then leave
             self._thread.join()
             while self._server_active:    # a waiting thread is leaving the queue
                 rd_kafka_queue_yield(self.mainq)

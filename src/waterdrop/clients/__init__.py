@@ -42,9 +42,10 @@ class Rdkafka:
         oauth = monitor.listening("oauthbearer.token_refresh")
         client = _core.Client(
             kafka, int(config.max_wait_timeout), name=producer.id, statistics=statistics,
-            oauth=oauth,
+            oauth=oauth, start=False,
         )
         _wire(client, producer)
+        client.start()
         if "transactional.id" in kafka:
             try:
                 client.init_transactions(int(config.max_wait_timeout))
