@@ -1,33 +1,232 @@
-"""Awaiting a DeliveryHandle from asyncio without blocking a thread."""
+"""Awaiting DeliveryHandles from asyncio without blocking a thread.
+
+``await handle`` (``DeliveryHandle.__await__``) lands here. Each awaited handle gets one
+``asyncio.Future`` on the running loop and, once, the loop's *waker* as its done-callback.
+The poller thread runs the callbacks of a drained delivery batch one after the other (with the
+GIL); the waker appends each handle to the loop's ready queue and schedules **one**
+``loop.call_soon_threadsafe(drain)`` for the whole run: the loop is woken once per delivery
+batch, not once per message, and settles every future of the batch in one callback.
+
+Thread-safety: only the ready queue (a deque) and the ``scheduled`` flag cross threads. The
+poller appends then reads the flag; the loop clears the flag then empties the queue, so a
+handle appended while a drain runs is either drained by it or schedules the next one (an extra
+drain finds nothing and costs a callback, a lost one cannot happen). Everything else (the map
+from handle to futures) is only touched on the loop's thread.
+
+Cancellation: a cancelled awaiter cancels its own future only. The handle keeps its callback,
+its message keeps going, the monitor still hears of its fate from the poller, and the handle can
+be awaited again (a fresh future replaces the cancelled one). A settled future is never set
+twice: the drain skips futures that are already done.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
+from collections import deque
 from typing import Any
 
+from waterdrop.errors import WaitTimeoutError
 
-def _settle(future: asyncio.Future[Any], handle: Any) -> None:
-    if future.done():  # cancelled while the delivery was on its way
+__all__ = ["await_handle", "wait", "wait_all"]
+
+_get_running_loop = asyncio.get_running_loop
+_Future = asyncio.Future
+
+
+class _Group:
+    """One future for many handles: settled when the last of them resolves."""
+
+    __slots__ = ("future", "remaining")
+
+    def __init__(self, future: asyncio.Future[Any], remaining: int) -> None:
+        self.future = future
+        self.remaining = remaining
+
+    def done(self) -> bool:
+        return self.future.done()
+
+
+def _settle(entry: Any, handle: Any) -> None:
+    """Settle what waits on ``handle`` (a Future, a _Group, or a list of those)."""
+    kind = type(entry)
+    if kind is list:
+        for item in entry:
+            _settle(item, handle)
         return
-    report = handle.report()
-    if report.error is not None:
-        future.set_exception(report.error)
+    if kind is _Group:
+        entry.remaining -= 1
+        if entry.remaining == 0 and not entry.future.done():
+            entry.future.set_result(None)
+        return
+    if entry.done():  # cancelled (or timed out) while the delivery was on its way
+        return
+    error = handle.error
+    if error is None:
+        entry.set_result(handle)
     else:
-        future.set_result(report)
+        entry.set_exception(error)
 
 
-async def await_handle(handle: Any) -> Any:
-    """Resolve ``handle`` on the running loop: the poller wakes the loop, no thread waits."""
+class _LoopWaker:
+    """The per-loop rendezvous between the poller thread and one event loop."""
+
+    __slots__ = ("_loop", "_ready", "_scheduled", "waiting", "push", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # weak: pending handles hold ``push`` (and so the waker) until they resolve; they must
+        # not keep a loop alive that its owner has dropped
+        self._loop = weakref.ref(loop)
+        self._ready: deque[Any] = deque()
+        self._scheduled = False
+        #: handle -> Future | _Group | list of those; only touched on the loop's thread
+        self.waiting: dict[Any, Any] = {}
+        self.push = self._push  # one bound method shared by every handle (no allocation each)
+
+    def _push(self, handle: Any) -> None:
+        """Runs where the handle resolves (the poller thread, once per handle in a batch)."""
+        self._ready.append(handle)
+        if not self._scheduled:
+            self._scheduled = True
+            loop = self._loop()
+            if loop is None:
+                return
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: nobody can be waiting on it any more
+                pass
+
+    def _drain(self) -> None:
+        """On the loop: settle every future whose handle resolved since the last drain."""
+        self._scheduled = False
+        ready = self._ready
+        pop = self.waiting.pop
+        while ready:
+            handle = ready.popleft()
+            entry = pop(handle, None)
+            if entry is not None:
+                _settle(entry, handle)
+
+
+_wakers: weakref.WeakKeyDictionary[Any, _LoopWaker] = weakref.WeakKeyDictionary()
+_wakers_lock = threading.Lock()
+_tls = threading.local()
+
+
+def _waker_of(loop: asyncio.AbstractEventLoop) -> _LoopWaker:
+    # A thread runs one loop at a time: remember the last one per thread (weakly).
+    try:
+        ref, waker = _tls.current
+        if ref() is loop:
+            return waker  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
+    with _wakers_lock:
+        waker = _wakers.get(loop)
+        if waker is None:
+            waker = _wakers[loop] = _LoopWaker(loop)
+    _tls.current = (waker._loop, waker)
+    return waker
+
+
+def _register(handle: Any, entry: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Make the loop's drain settle ``entry`` once ``handle`` resolves (it was pending)."""
+    waker = _waker_of(loop)
+    waiting = waker.waiting
+    prior = waiting.get(handle)
+    if prior is None:
+        # the entry is in place before the callback: a handle that resolves in between runs
+        # the callback right here, and the drain it schedules finds the entry
+        waiting[handle] = entry
+        handle.add_done_callback(waker.push)
+    elif type(prior) is list:
+        prior[:] = [item for item in prior if not item.done()]
+        prior.append(entry)
+    elif prior.done():  # a cancelled awaiter's future: drop it (the callback is still set)
+        waiting[handle] = entry
+    else:
+        waiting[handle] = [prior, entry]
+
+
+def await_handle(handle: Any) -> asyncio.Future[Any]:
+    """A future on the running loop that resolves with ``handle``'s report (or its error).
+
+    ``DeliveryHandle.__await__`` awaits it; no coroutine, no thread per wait.
+    """
+    loop = _get_running_loop()
+    future = loop.create_future()
     if not handle.pending:
-        return handle.wait(raise_response_error=True)
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+        error = handle.error
+        if error is None:
+            future.set_result(handle)
+        else:
+            future.set_exception(error)
+        return future
+    _register(handle, future, loop)
+    return future
 
-    def done(h: Any) -> None:
+
+def _expire(future: asyncio.Future[Any], timeout_ms: int) -> None:
+    if not future.done():
+        future.set_exception(
+            WaitTimeoutError(f"Waiting for delivery timed out after {timeout_ms} ms")
+        )
+
+
+async def wait(
+    handle: Any, max_wait_timeout: int | None = None, raise_response_error: bool = True
+) -> Any:
+    """``handle.wait()`` for asyncio: the report, without blocking the loop.
+
+    ``max_wait_timeout`` in ms (None: no limit but the message's own delivery timeout);
+    WaitTimeoutError while still pending. A delivery error is raised unless
+    ``raise_response_error`` is False, in which case it is in ``report.error``.
+    """
+    if handle.pending:
+        loop = _get_running_loop()
+        future = loop.create_future()
+        _register(handle, future, loop)
+        timer = (
+            loop.call_later(max_wait_timeout / 1000.0, _expire, future, max_wait_timeout)
+            if max_wait_timeout is not None
+            else None
+        )
         try:
-            loop.call_soon_threadsafe(_settle, future, h)
-        except RuntimeError:  # the loop is closed; nobody is waiting any more
-            pass
+            await future
+        except Exception as error:
+            # the delivery's own error (a timeout or anything else is not the report's)
+            if raise_response_error or error is not handle.error:
+                raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return handle
+    if raise_response_error and handle.error is not None:
+        raise handle.error
+    return handle
 
-    handle.add_done_callback(done)
-    return await future
+
+async def wait_all(handles: list[Any], max_wait_timeout: int | None = None) -> None:
+    """Until every handle is resolved (delivered or failed); one future for the lot.
+
+    WaitTimeoutError if some are still pending after ``max_wait_timeout`` ms. Raises no
+    delivery error: look at each handle's ``error``.
+    """
+    pending = [handle for handle in handles if handle.pending]
+    if not pending:
+        return
+    loop = _get_running_loop()
+    group = _Group(loop.create_future(), len(pending))
+    for handle in pending:
+        _register(handle, group, loop)
+    timer = (
+        loop.call_later(max_wait_timeout / 1000.0, _expire, group.future, max_wait_timeout)
+        if max_wait_timeout is not None
+        else None
+    )
+    try:
+        await group.future
+    finally:
+        if timer is not None:
+            timer.cancel()

@@ -509,6 +509,7 @@ cdef enum:
     _DONE = 1
 
 
+@cython.no_gc
 cdef class DeliveryReport:
     """The broker's verdict on one message: where it landed, or the error.
 
@@ -1326,6 +1327,10 @@ cdef class Client:
         Raises MessageInvalidError (nothing sent) or KafkaError (inline failure, e.g.
         queue_full; the handle is released).
         """
+        return self._produce_one(message, max_payload_size, conf_key, max_wait_ms)
+
+    cdef DeliveryHandle _produce_one(self, object message, Py_ssize_t max_payload_size,
+                                     object conf_key, long long max_wait_ms):
         cdef _Msg m
         cdef _Fields f
         cdef dict errors
@@ -1826,17 +1831,98 @@ cdef class MockCluster:
 
 
 # ----------------------------------------------------------------------------------------------
+# The producer's dispatch hot path (the policy around it lives in waterdrop.producer)
+# ----------------------------------------------------------------------------------------------
+
+import contextvars as _contextvars
+import os as _os
+
+from cpython.pythread cimport PyThread_get_thread_ident
+
+#: The variant whose method runs in this thread / asyncio task (None: the producer's default).
+CURRENT_VARIANT = _contextvars.ContextVar("waterdrop_current_variant", default=None)
+cdef object _CURRENT_VARIANT = CURRENT_VARIANT
+cdef long _pid = _os.getpid()
+cdef object _monotonic = _time.monotonic
+
+
+def current_pid():
+    """The pid clients are checked against (refreshed in a forked child)."""
+    return _pid
+
+
+cdef class ProducerBase:
+    """The per-message part of ``waterdrop.Producer``: one dispatch without an interpreter
+    frame of its own. Everything else (and every slow path) is Python in the subclass."""
+
+    cdef public object _client
+    cdef public long _client_pid
+    cdef public Py_ssize_t _max_payload
+    cdef public bint _transactional
+    cdef public object _transaction_owner
+    cdef public object _transaction_first_handle
+    cdef public list _middleware_steps
+    cdef public object _middleware
+    cdef public object monitor
+    cdef public object _default_variant
+    cdef dict __dict__
+
+    def produce_async(self, message=None, /, **fields):
+        """Enqueue one message; return its DeliveryHandle without waiting."""
+        cdef object handle
+        cdef double start = 0.0
+        if message is None:
+            message = fields
+        if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
+            return self._produce_async_in_transaction(message)
+        variant = _CURRENT_VARIANT.get()
+        if variant is None or variant.producer is not self:
+            variant = self._default_variant
+            if variant is None:
+                raise _errors.ProducerNotConfiguredError(getattr(self, "id", None))
+        client = self._client
+        if client is None or self._client_pid != _pid:
+            client = self._connect()
+        if self._middleware_steps:
+            message = self._middleware.run(dict(message))
+        timed = "message.produced_async" in self.monitor._listeners
+        if timed:
+            start = _monotonic()
+        try:
+            if type(client) is Client:
+                handle = (<Client>client)._produce_one(message, self._max_payload,
+                                                       variant.conf_key, variant.max_wait_timeout)
+            else:
+                handle = client.produce(message, self._max_payload, variant.conf_key,
+                                        variant.max_wait_timeout)
+        except (_errors.KafkaError, _errors.ProducerClosedError) as error:
+            handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
+        if self._transactional and self._transaction_first_handle is None:
+            self._transaction_first_handle = handle
+        if timed:
+            self.monitor.instrument(
+                "message.produced_async",
+                producer_id=self.id,
+                message=message,
+                handle=handle,
+                time=(_monotonic() - start) * 1000.0,
+            )
+        return handle
+
+
+# ----------------------------------------------------------------------------------------------
 # fork(): librdkafka's threads do not exist in the child, so its handles must never be used or
 # destroyed there. Every native object is forgotten in the child, never freed.
 # ----------------------------------------------------------------------------------------------
 
-import os as _os
 import weakref as _weakref
 
 _LIVE_NATIVE = _weakref.WeakSet()
 
 
 def _abandon_after_fork():
+    global _pid
+    _pid = _os.getpid()
     for obj in list(_LIVE_NATIVE):
         obj.abandon()
     _LIVE_NATIVE.clear()

@@ -21,8 +21,10 @@ How it works:
   producer's poller thread), with the partition and offset, or the delivery error and an
   ERROR status. ``message.produced_sync`` / ``messages.produced_sync`` end it at once.
 - ``error.occurred`` of a dispatch (``message.produce_*``, ``messages.produce_many_*``) ends
-  the span with the error; a ``queue_full`` that will be retried (``retry=True`` in the
-  payload) is recorded as a span event and the span stays open.
+  the span with the error. A ``queue_full`` (which the producer may retry: WaterDrop reports
+  each one it waits on) is recorded as a span event and the span stays open; once the
+  message is given up on and released, its span ends with that error at the next dispatch.
+  An explicit ``retry`` key in the payload decides instead, when present.
 - A message rejected before it reached librdkafka without an event (``MessageInvalidError``
   is never instrumented, as in WaterDrop) is found by a periodic sweep once nothing else
   references it, and its span ends with an ERROR status ("not dispatched").
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -77,18 +80,30 @@ class OpenTelemetryListener:
         self._pending: dict[int, tuple[dict[str, Any], Any]] = {}
         self._sweep_lock = threading.Lock()
         self._sweep_at = _SWEEP_MIN
+        # id(message dict) -> the error of a queue_full that may be retried: the span stays
+        # open; if the message is given up on (nothing references it any more) the span
+        # ends with that error at the next dispatch or sweep.
+        self._parked: dict[int, _Failure] = {}
+        self._installed: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._monitors: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # --- installation ----------------------------------------------------------------------------
 
     def install(self, producer: Any) -> Any:
         """Append the tracing middleware to ``producer`` and subscribe to its monitor.
 
-        Returns the producer. Install before the producer's first use is not required
-        (tracing does not depend on statistics), but the step must be the last one that
-        replaces the message dict.
+        Returns the producer. Installing before the first use is not required (tracing
+        does not depend on statistics), but the step must be the last one that replaces the
+        message dict. Installing twice on a producer does nothing the second time; a
+        monitor shared by several producers is subscribed to once.
         """
+        if producer in self._installed:
+            return producer
         producer.middleware.append(self.middleware_for(producer.id))
-        producer.monitor.subscribe(self)
+        if producer.monitor not in self._monitors:
+            producer.monitor.subscribe(self)
+            self._monitors.add(producer.monitor)
+        self._installed.add(producer)
         return producer
 
     def middleware_for(self, client_id: str | None = None) -> Callable[[dict[str, Any]], Any]:
@@ -138,19 +153,22 @@ class OpenTelemetryListener:
             kind=SpanKind.PRODUCER,
             attributes=attributes,
         )
-        headers = message.get("headers")
-        headers = dict(headers) if isinstance(headers, Mapping) else {}
-        ctx = trace.set_span_in_context(span, otel_context.get_current())
-        if self._propagator is not None:
-            self._propagator.inject(headers, context=ctx)
-        else:
-            propagate.inject(headers, context=ctx)
         traced = dict(message)
-        traced["headers"] = headers
+        headers = message.get("headers")
+        if headers is None or type(headers) is dict:
+            # a copy: the caller's headers dict is never modified
+            headers = dict(headers) if headers else {}
+            ctx = trace.set_span_in_context(span, otel_context.get_current())
+            if self._propagator is not None:
+                self._propagator.inject(headers, context=ctx)
+            else:
+                propagate.inject(headers, context=ctx)
+            traced["headers"] = headers
+        # else: headers of a type the message contract rejects; left for it to reject
+        if self._parked:
+            self._sweep_parked()
         pending = self._pending
-        stale = pending.get(id(traced))
-        if stale is not None:  # cannot be alive: its id is ours now
-            _end_not_dispatched(stale[1])
+        # the entry holds the message: its id cannot be reused while the span is pending
         pending[id(traced)] = (traced, span)
         if len(pending) >= self._sweep_at:
             self.sweep()
@@ -160,6 +178,8 @@ class OpenTelemetryListener:
         entry = self._pending.pop(id(message), None)
         if entry is None:
             return None
+        if self._parked:
+            self._parked.pop(id(message), None)
         if entry[0] is not message:  # pragma: no cover - ids are unique among live objects
             self._pending[id(entry[0])] = entry
             return None
@@ -177,13 +197,28 @@ class OpenTelemetryListener:
             for key in list(pending):
                 entry = pending.get(key)
                 if entry is not None and _refs(entry) <= _ONLY_PENDING:
+                    error = self._parked.get(key)
                     if pending.pop(key, None) is entry:
-                        _end_not_dispatched(entry[1])
+                        self._parked.pop(key, None)
+                        _end_abandoned(entry[1], error)
                         ended += 1
             self._sweep_at = max(_SWEEP_MIN, 2 * len(pending))
             return ended
         finally:
             self._sweep_lock.release()
+
+    def _sweep_parked(self) -> None:
+        """The parked (queue_full) messages only: few, checked at every dispatch."""
+        pending = self._pending
+        parked = self._parked
+        for key in list(parked):
+            entry = pending.get(key)
+            error = parked.get(key)
+            if entry is None:
+                parked.pop(key, None)
+            elif _refs(entry) <= _ONLY_PENDING and pending.pop(key, None) is entry:
+                parked.pop(key, None)
+                _end_abandoned(entry[1], error)
 
     # --- dispatch events -------------------------------------------------------------------------
 
@@ -221,21 +256,30 @@ class OpenTelemetryListener:
 
     def _failed_single(self, event: Any) -> None:
         message = event.payload.get("message")
-        if event.payload.get("retry"):
+        error = event.payload.get("error")
+        retry = event.payload.get("retry")
+        if retry is None:
+            # WaterDrop reports each queue_full it waits on with the same payload as the
+            # final one: treat it as retried; a given-up message is ended once unreferenced
+            retry = _code(error) == "queue_full"
+        if retry:
             self._record_retry(event, message)
             return
         span = self._claim(message)
         if span is not None:
-            _end_error(span, event.payload.get("error"))
+            _end_error(span, error)
 
     def _record_retry(self, event: Any, message: Any) -> None:
         entry = self._pending.get(id(message))
         if entry is not None and entry[0] is message:
             error = event.payload.get("error")
+            summary = _Failure(error)
             entry[1].add_event(
                 "waterdrop.retry",
-                {"exception.type": type(error).__name__, "exception.message": str(error)},
+                {"exception.type": summary.type_name, "exception.message": summary.message},
             )
+            # a summary, not the error: its traceback would keep the message alive
+            self._parked[id(message)] = summary
 
     def _failed_many(self, event: Any) -> None:
         messages = event.payload.get("messages") or ()
@@ -287,6 +331,11 @@ def _finish(span: Any, report: Any) -> None:
     _end_error(span, error)
 
 
+def _code(error: Any) -> Any:
+    cause = getattr(error, "cause", None) or error
+    return getattr(cause, "code", None)
+
+
 def _end_error(span: Any, error: Any) -> None:
     cause = getattr(error, "cause", None) or error
     code = getattr(cause, "code", None)
@@ -294,6 +343,32 @@ def _end_error(span: Any, error: Any) -> None:
     if isinstance(error, BaseException):
         span.record_exception(error)
     span.set_status(Status(StatusCode.ERROR, str(error)))
+    span.end()
+
+
+class _Failure:
+    """What a span needs of an error, without holding the error (and its traceback)."""
+
+    __slots__ = ("code", "type_name", "message")
+
+    def __init__(self, error: Any) -> None:
+        code = _code(error)
+        self.code = str(code) if code is not None else None
+        self.type_name = type(error).__name__
+        self.message = str(error)
+
+
+def _end_abandoned(span: Any, failure: _Failure | None) -> None:
+    """A message nothing references any more: it failed (a queue_full given up on), or was
+    rejected without an event."""
+    if failure is None:
+        _end_not_dispatched(span)
+        return
+    span.set_attribute("error.type", failure.code or failure.type_name)
+    span.add_event(
+        "exception", {"exception.type": failure.type_name, "exception.message": failure.message}
+    )
+    span.set_status(Status(StatusCode.ERROR, failure.message))
     span.end()
 
 

@@ -23,6 +23,7 @@ registry). With the default ``namespace="waterdrop"``:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,6 +60,7 @@ class PrometheusListener:
         if registry is None:
             registry = prometheus_client.REGISTRY
         self.registry = registry
+        self._monitors: weakref.WeakSet[Any] = weakref.WeakSet()
         common = {"namespace": namespace, "registry": registry}
         self.produced = Counter(
             "messages_produced", "Messages handed to librdkafka", ["topic"], **common
@@ -86,8 +88,14 @@ class PrometheusListener:
         )
 
     def install(self, producer: Any) -> Any:
-        """Subscribe to ``producer``'s monitor (before its first use, for the gauges)."""
-        producer.monitor.subscribe(self)
+        """Subscribe to ``producer``'s monitor (before its first use, for the gauges).
+
+        Returns the producer. A monitor is subscribed to once, however many producers
+        share it and however often ``install`` is called.
+        """
+        if producer.monitor not in self._monitors:
+            producer.monitor.subscribe(self)
+            self._monitors.add(producer.monitor)
         return producer
 
     # --- dispatch --------------------------------------------------------------------------------

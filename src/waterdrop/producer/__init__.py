@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from waterdrop import config as _config
+from waterdrop._core import ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
 from waterdrop.contracts.messages import TOMBSTONE
@@ -67,7 +68,7 @@ class Tags:
         return f"<Tags {self._tags!r}>"
 
 
-class Producer:
+class Producer(ProducerBase):
     """A Kafka producer with WaterDrop's semantics.
 
     ``Producer()`` then ``setup(...)``, or ``Producer(**settings)``, or
@@ -82,6 +83,7 @@ class Producer:
         self._status = Status.INITIAL
         self._client: Any = None
         self._client_pid = 0
+        self._transaction_owner = None
         self._max_payload = 1_000_012
         self._max_wait = 180_000
         self._middleware: Any = None
@@ -281,41 +283,10 @@ class Producer:
 
     # --- dispatch --------------------------------------------------------------------------------
 
-    def produce_async(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
-        """Enqueue one message; return its DeliveryHandle without waiting."""
-        if message is None:
-            message = fields
-        if self._transactional and self._transaction_owner != threading.get_ident():
-            with self.transaction():
-                return self.produce_async(message)
-        variant = CURRENT_VARIANT.get()
-        if variant is None or variant.producer is not self:
-            variant = self._default_variant
-            if variant is None:
-                raise ProducerNotConfiguredError(self.id)
-        client = self._client
-        if client is None or self._client_pid != _PID[0]:
-            client = self._connect()
-        if self._middleware_steps:
-            message = self._middleware.run(dict(message))
-        monitor = self.monitor
-        start = time.monotonic() if "message.produced_async" in monitor._listeners else 0.0
-        try:
-            handle = client.produce(message, self._max_payload, variant.conf_key,
-                                    variant.max_wait_timeout)
-        except (KafkaError, ProducerClosedError) as error:
-            handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
-        if self._transactional and self._transaction_first_handle is None:
-            self._transaction_first_handle = handle
-        if start:
-            monitor.instrument(
-                "message.produced_async",
-                producer_id=self.id,
-                message=message,
-                handle=handle,
-                time=(time.monotonic() - start) * 1000.0,
-            )
-        return handle
+    def _produce_async_in_transaction(self, message: Any) -> Any:
+        """A transactional producer's dispatch outside a block: its own transaction."""
+        with self.transaction():
+            return self.produce_async(message)
 
     def produce_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
         """Send one message and wait for the broker's acknowledgement; return the report.

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any
 
-#: The variant whose method is running in this thread / asyncio task (None: the default).
-CURRENT_VARIANT: ContextVar[Variant | None] = ContextVar("waterdrop_current_variant", default=None)
+from waterdrop._core import CURRENT_VARIANT
 
 _DELEGATED = (
     "produce_sync",

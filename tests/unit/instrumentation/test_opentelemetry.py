@@ -111,6 +111,16 @@ def test_install_appends_middleware_and_subscribes(tracing, make_producer):
     assert "statistics.emitted" not in producer.monitor.listeners
 
 
+def test_installing_twice_traces_once(tracing, make_producer, topic):
+    producer = make_producer()
+    tracing.listener.install(producer)
+    tracing.listener.install(producer)
+    assert len(producer.middleware.steps) == 1
+    producer.produce_sync(topic=topic, payload=b"x")
+    assert len(tracing.wait_producer_spans(1)) == 1
+    assert len(producer.monitor.listeners["message.produced_sync"]) == 1
+
+
 def test_a_span_per_async_message_ended_at_the_delivery_report(tracing, traced, topic):
     handles = [
         traced.produce_async(topic=topic, payload=b"abc", key=f"k{i}") for i in range(3)
@@ -186,6 +196,33 @@ def test_tombstones_are_traced(tracing, traced, topic):
     traced.tombstone_sync(topic=topic, key="gone", partition=0)
     (span,) = tracing.wait_producer_spans(1)
     assert span.attributes["messaging.kafka.message.tombstone"] is True
+
+
+def test_variants_are_traced(tracing, traced, topic):
+    variant = traced.variant(topic_config={"acks": 1})
+    variant.produce_sync(topic=topic, payload=b"x")
+    assert len(tracing.wait_producer_spans(1)) == 1
+
+
+def test_transactional_messages_end_at_commit_or_abort(tracing, make_producer, topic):
+    from waterdrop import AbortTransaction
+
+    producer = tracing.listener.install(
+        make_producer(kafka={"transactional.id": f"otel-{topic}", "linger.ms": 60_000})
+    )
+    with producer.transaction():
+        producer.produce_async(topic=topic, payload=b"committed", key="c")
+    with producer.transaction():
+        handle = producer.produce_async(topic=topic, payload=b"aborted", key="a")
+        producer.purge()  # what an abort leaves undelivered is purged
+        raise AbortTransaction()
+    assert handle.wait(DEADLINE_S * 1000, raise_response_error=False).error is not None
+    spans = {s.attributes["messaging.kafka.message.key"]: s
+             for s in tracing.wait_producer_spans(2)}
+    assert spans["c"].status.status_code is StatusCode.UNSET
+    assert "messaging.kafka.offset" in spans["c"].attributes
+    assert spans["a"].status.status_code is StatusCode.ERROR
+    assert spans["a"].attributes["error.type"] == "purge_queue"
 
 
 def test_one_listener_on_two_producers(tracing, make_producer, topic):
@@ -350,6 +387,17 @@ def test_a_failed_batch_ends_every_span(tracing, make_producer, topic):
     assert tracing.listener.pending == 0
 
 
+def test_invalid_headers_are_left_for_the_contract_to_reject(tracing, traced, topic):
+    with pytest.raises(MessageInvalidError) as info:
+        traced.produce_async(topic=topic, payload=b"x", headers=[("a", "b")])
+    assert "headers" in info.value.errors
+    del info
+    gc.collect()
+    tracing.listener.sweep()
+    (span,) = tracing.wait_producer_spans(1)
+    assert span.attributes["error.type"] == "not_dispatched"
+
+
 def test_a_rejected_message_span_is_swept(tracing, traced, topic):
     """MessageInvalidError is never instrumented: the sweep ends the orphaned span."""
     with pytest.raises(MessageInvalidError):
@@ -401,6 +449,82 @@ def test_a_retried_queue_full_keeps_the_span_open(tracing):
     (span,) = tracing.wait_producer_spans(1)
     assert span.status.status_code is StatusCode.ERROR
     assert [e.name for e in span.events].count("waterdrop.retry") == 1
+
+
+QUEUE = 5
+
+
+@pytest.fixture
+def full():
+    """(cluster, topic, make) where make(**settings) builds a producer whose librdkafka queue
+    (QUEUE messages) is full: the broker is down after a warm-up."""
+    with MockCluster(brokers=1) as mc:
+        name = unique_topic()
+        mc.create_topic(name, partitions=1)
+        made = []
+
+        def make(tracing, **settings):
+            producer = Producer(
+                kafka={"bootstrap.servers": mc.bootstrap_servers,
+                       "queue.buffering.max.messages": QUEUE, "message.timeout.ms": 60_000},
+                max_wait_timeout=60_000, **settings,
+            )
+            made.append(producer)
+            producer.produce_sync(topic=name, partition=0, payload=b"warm-up")
+            mc.broker_down(1)
+            for i in range(QUEUE):
+                producer.produce_async(topic=name, partition=0, payload=f"fill-{i}")
+            tracing.listener.install(producer)
+            return producer
+
+        yield mc, name, made, make
+        mc.broker_up(1)
+        for producer in made:
+            producer.close(force=True)
+
+
+def test_a_queue_full_retried_then_delivered_keeps_its_span(tracing, full):
+    cluster, name, _made, make = full
+    producer = make(tracing, wait_timeout_on_queue_full=60_000)
+    waiting = threading.Event()
+    producer.monitor.subscribe(
+        "error.occurred", lambda e: e["type"] == "message.produce_async" and waiting.set()
+    )
+    result = []
+    thread = threading.Thread(target=lambda: result.append(
+        producer.produce_async(topic=name, partition=0, payload=b"waited", key="waited")
+    ))
+    thread.start()
+    assert waiting.wait(DEADLINE_S)      # queue_full reported, the producer waits
+    assert tracing.ended.producer_spans() == []
+    cluster.broker_up(1)                 # the queue drains; the retry gets in
+    thread.join(DEADLINE_S)
+    assert result and result[0].wait(DEADLINE_S * 1000).error is None
+    spans = tracing.wait_producer_spans(1)
+    (span,) = [s for s in spans if s.attributes.get("messaging.kafka.message.key") == "waited"]
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["messaging.kafka.offset"] >= 0
+    assert any(e.name == "waterdrop.retry" for e in span.events)
+    assert tracing.listener.pending == 0
+
+
+@pytest.mark.parametrize("settings", [
+    {"wait_on_queue_full": False},
+    {"wait_timeout_on_queue_full": 200, "wait_backoff_on_queue_full": 50},
+], ids=["no-wait", "gave-up"])
+def test_a_queue_full_given_up_ends_its_span_with_the_error(tracing, full, settings):
+    _cluster, name, _made, make = full
+    producer = make(tracing, **settings)
+    with pytest.raises(ProduceError):
+        producer.produce_async(topic=name, partition=0, payload=b"rejected", key="rejected")
+    assert tracing.listener.pending == 1
+    gc.collect()
+    # the next dispatch notices the given-up message (nothing references it any more)
+    tracing.listener.middleware({"topic": name, "payload": b"next"})
+    spans = tracing.wait_producer_spans(1)
+    (span,) = [s for s in spans if s.attributes.get("messaging.kafka.message.key") == "rejected"]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "queue_full"
 
 
 def test_other_error_types_are_ignored(tracing, traced):

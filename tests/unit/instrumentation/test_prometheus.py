@@ -215,12 +215,36 @@ def test_a_late_install_is_refused(registry, metrics, make_producer, topic):
         metrics.install(producer)
 
 
+def test_counters_only_on_a_producer_already_in_use(registry, metrics, make_producer, topic):
+    """What docs/prometheus.md suggests after the first use: subscribe the methods one by one."""
+    producer = make_producer()
+    producer.produce_sync(topic=topic, payload=b"warm-up")
+    for event in ("message.produced_async", "message.produced_sync", "messages.produced_async",
+                  "messages.produced_sync", "message.acknowledged", "message.purged",
+                  "error.occurred"):
+        producer.monitor.subscribe(event, getattr(metrics, "on_" + event.replace(".", "_")))
+    acked = Recorder()
+    producer.monitor.subscribe("message.acknowledged", acked)
+    producer.produce_sync(topic=topic, payload=b"x")
+    acked.wait_for("message.acknowledged")
+    assert value(registry, "waterdrop_messages_produced_total", topic=topic) == 1
+    assert value(registry, "waterdrop_messages_acknowledged_total", topic=topic) == 1
+
+
 def test_one_listener_for_many_producers_counts_them_all(registry, metrics, make_producer,
                                                          topic):
     producers = [metrics.install(make_producer()) for _ in range(3)]
     for producer in producers:
         producer.produce_sync(topic=topic, payload=b"x")
     assert value(registry, "waterdrop_messages_produced_total", topic=topic) == 3
+
+
+def test_installing_twice_counts_once(registry, metrics, make_producer, topic):
+    producer = make_producer()
+    metrics.install(producer)
+    metrics.install(producer)
+    producer.produce_sync(topic=topic, payload=b"x")
+    assert value(registry, "waterdrop_messages_produced_total", topic=topic) == 1
 
 
 def test_dummy_client_counts(registry, metrics):
