@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from waterdrop import config as _config
+from waterdrop import _core
 from waterdrop._core import ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
@@ -285,8 +286,19 @@ class Producer(ProducerBase):
 
     def _produce_async_in_transaction(self, message: Any) -> Any:
         """A transactional producer's dispatch outside a block: its own transaction."""
+        self._validate_before_transaction([message])
         with self.transaction():
             return self.produce_async(message)
+
+    def _validate_before_transaction(self, messages: list[Any]) -> None:
+        """Refuse an invalid message before a transaction is opened for it (as WaterDrop,
+        which validates first). With middleware, validation runs after it, inside."""
+        if self._middleware_steps:
+            return
+        for message in messages:
+            errors = _core.check_message(message, self._max_payload)
+            if errors:
+                raise MessageInvalidError(errors)
 
     def produce_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
         """Send one message and wait for the broker's acknowledgement; return the report.
@@ -300,6 +312,7 @@ class Producer(ProducerBase):
             raise ProducerNotConfiguredError(self.id)
         start = time.monotonic()
         if self._transactional and self._transaction_owner != threading.get_ident():
+            self._validate_before_transaction([message])
             with self.transaction():
                 message, handle = self._enqueue(message, variant, "message.produce_sync")
         else:
@@ -388,6 +401,7 @@ class Producer(ProducerBase):
         dispatched: list[Any] = []
         try:
             if self._transactional and self._transaction_owner != threading.get_ident():
+                self._validate_before_transaction(batch)
                 with self.transaction():
                     handles = self._dispatch_many(client, batch, variant, method, dispatched)
             else:

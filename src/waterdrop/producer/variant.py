@@ -54,6 +54,10 @@ class Variant:
     def transaction(self) -> Any:
         return _Scoped(self, self.producer.transaction())
 
+    def __getattr__(self, name: str) -> Any:
+        # everything else (partition_count, close, monitor, ...) is the producer's
+        return getattr(self.producer, name)
+
     def __repr__(self) -> str:
         return (
             f"<waterdrop.Variant of {self.producer.id!r} topic_config={self.topic_config!r} "
