@@ -122,7 +122,8 @@ def versions() -> dict[str, Any]:
     try:
         import confluent_kafka
 
-        out["confluent_kafka"] = confluent_kafka.version()[0]
+        out["confluent_kafka"] = getattr(confluent_kafka, "__version__", None) or str(
+            confluent_kafka.version())
         out["confluent_kafka_librdkafka"] = confluent_kafka.libversion()[0]
     except Exception as error:
         out["confluent_kafka"] = f"unavailable: {error}"

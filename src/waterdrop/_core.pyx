@@ -314,8 +314,12 @@ cdef inline bint _is_none(PyObject *p):
     return p == NULL or <object>p is None
 
 
-cdef dict _check_fields(object message, Py_ssize_t max_payload_size):
-    """Return None when the message satisfies the contract, else a dict field -> reason."""
+cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_topics=None):
+    """Return None when the message satisfies the contract, else a dict field -> reason.
+
+    ``known_topics``: names already validated (a client's topic-handle cache), whose format
+    check is skipped.
+    """
     cdef dict errors = None
     cdef _Fields f
     cdef Py_ssize_t size
@@ -325,7 +329,9 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size):
 
     if f.topic == NULL:
         errors = {"topic": _MISSING}
-    elif not _topic_valid(<object>f.topic):
+    elif (known_topics is None or type(<object>f.topic) is not str
+          or PyDict_GetItem(known_topics, <object>f.topic) == NULL) and not _topic_valid(
+              <object>f.topic):
         errors = {"topic": _MSG["topic_format"]}
 
     if f.payload == NULL:
@@ -1337,7 +1343,7 @@ cdef class Client:
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err
         message = _as_dict(message)
-        errors = _check_fields(message, max_payload_size)
+        errors = _check_fields(message, max_payload_size, self._topics)
         if errors is not None:
             raise _errors.MessageInvalidError(errors)
         self._ensure_open()
@@ -1380,7 +1386,7 @@ cdef class Client:
         cdef list prepared = [None] * count
         for i in range(count):
             message = _as_dict(messages[i])
-            errors = _check_fields(message, max_payload_size)
+            errors = _check_fields(message, max_payload_size, self._topics)
             if errors is not None:
                 raise _errors.MessageInvalidError(errors)
             prepared[i] = message
