@@ -570,6 +570,8 @@ class Producer(_Dispatch):
         self._variant = None
         self._executor = executor
         self._sync = _LoopSafeProducer()
+        frame = sys._getframe(1)  # the ResourceWarning of a producer never closed names this
+        self._sync._created_at = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         self._transactional = False
         self._handoff = _Handoff("waterdrop-aio-handoff")
         self._solo_handoff = _Handoff("waterdrop-aio-transactions")

@@ -489,6 +489,7 @@ class Producer(ProducerBase):
                 message=message,
                 error=ProduceError(repr(error), cause=error),
                 type=error_type,
+                retry=True,  # beyond WaterDrop's keys: this one is retried, not final
             )
         time.sleep(self.config.wait_backoff_on_queue_full / 1000.0)
 
