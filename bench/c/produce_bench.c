@@ -9,6 +9,8 @@
  * rd_kafka_flush() at the end; every message's delivery is accounted for. Same settings as
  * the Python sides: linger.ms 5, acks all, queue.buffering.max.messages 2,000,000,
  * queue.buffering.max.kbytes 4,000,000. Extra settings: PRODUCE_BENCH_X="k=v,k=v".
+ * For profilers (bench/profile.sh): PRODUCE_BENCH_EXIT_AFTER_LOOP=1 leaves with _exit(0) right
+ * after the produce loop (no flush, nothing delivered: only the enqueue path is counted).
  *
  * A warm-up message is produced and flushed before timing (connections up, metadata known).
  * With ROUNDS > 1 the producer is reused and each round is timed separately. Prints one
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -128,6 +131,8 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    int exit_after_loop = getenv("PRODUCE_BENCH_EXIT_AFTER_LOOP") != NULL &&
+                          *getenv("PRODUCE_BENCH_EXIT_AFTER_LOOP") == '1';
     int failed_any = 0;
     for (int round = 1; round <= rounds; round++) {
         delivered_ok = delivered_err = 0;
@@ -137,6 +142,12 @@ int main(int argc, char **argv) {
                 return 1;
             if ((i + 1) % 1000 == 0)
                 rd_kafka_poll(rk, 0);
+        }
+        if (exit_after_loop) {
+            printf("{\"client\":\"c\",\"messages\":%lld,\"enqueue_seconds\":%.6f}\n", count,
+                   now_s() - t0);
+            fflush(stdout);
+            _exit(0);
         }
         rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, 300000);
         double dt = now_s() - t0;

@@ -1126,12 +1126,16 @@ cdef class Client:
         cdef int slice_ms
         cdef int64_t now
         cdef list resolved = []
+        # Serve for a short while only: the point is a fast answer for a fast delivery. A
+        # slow one is waited for on the condition variable while the poller serves again,
+        # so error and log events are never held back behind a long wait.
+        cdef int64_t serve_until = min(deadline, _now_ns() + 200_000_000)
         self._server_active = True
         rd_kafka_queue_yield(q)        # the poller leaves its poll and parks
         try:
             while h._state == _PENDING:
                 now = _now_ns()
-                if now >= deadline:
+                if now >= serve_until:
                     break
                 slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
                 with nogil:
@@ -1157,7 +1161,7 @@ cdef class Client:
             for delivered in resolved:
                 self._notify(<list>delivered)
         if h._state == _PENDING:
-            # timed out, or close() is under way and will resolve it
+            # still on its way (or close() is under way and will resolve it)
             return h._wait_condvar(deadline)
         return True
 

@@ -437,6 +437,9 @@ class _Dispatch:
                     producer._get_client(), rest, variant, method, more)
             except BaseException as failure:
                 failure.dispatched = more  # type: ignore[attr-defined]
+                if not sync and isinstance(failure, _FLOW_ERRORS):
+                    # nobody awaits this call: report it as the sync producer would have
+                    self._many_error(batch, dispatched + more, failure, method)
                 raise
 
         if not sync:

@@ -229,6 +229,7 @@ async def test_queue_full_timeout_fails_the_handle(make_producer, topic, cluster
     producer = make_producer(
         kafka={"queue.buffering.max.messages": 1}, wait_timeout_on_queue_full=50,
         wait_backoff_on_queue_full=10)
+    errors = _events(producer, "error.occurred")
     await producer.connect()
     cluster.broker_down(1)
     try:
@@ -239,9 +240,17 @@ async def test_queue_full_timeout_fails_the_handle(make_producer, topic, cluster
         assert raised.value.code == "queue_full"
         with pytest.raises(ProduceError):
             await producer.produce_sync(topic=topic, payload=b"2")
+        many = producer.produce_many_async([{"topic": topic, "payload": b"3"}] * 2)
+        await aio.wait_all(many)
+        assert [h.error.code for h in many] == ["queue_full", "queue_full"]
+        with pytest.raises(ProduceManyError):
+            await producer.produce_many_sync([{"topic": topic, "payload": b"4"}])
     finally:
         cluster.broker_up(1)
     assert (await first).offset == 0
+    types = [event["type"] for _, event in errors]
+    assert "message.produce_async" in types and "message.produce_sync" in types
+    assert "messages.produce_many_async" in types and "messages.produce_many_sync" in types
 
 
 async def test_the_loop_thread_never_sleeps_in_the_producer(make_producer, topic, cluster):
