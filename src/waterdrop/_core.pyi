@@ -1,7 +1,8 @@
 """Type stubs for the Cython core (waterdrop/_core.pyx)."""
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, final
 
 from waterdrop.errors import KafkaError
 
@@ -52,6 +53,7 @@ class DeliveryReport:
     @property
     def latency_ms(self) -> float: ...
 
+@final
 class DeliveryHandle(DeliveryReport):
     @property
     def pending(self) -> bool: ...
@@ -123,6 +125,9 @@ class Client:
     def begin_transaction(self) -> None: ...
     def commit_transaction(self, timeout_ms: int = ...) -> None: ...
     def abort_transaction(self, timeout_ms: int = ...) -> None: ...
+    def send_offsets_to_transaction(
+        self, offsets: list[tuple[str, int, int, str | None]], group: Any, timeout_ms: int
+    ) -> None: ...
     def close(self, timeout_ms: int = ..., force: bool = ...) -> bool: ...
     def abandon(self) -> None: ...
 
@@ -141,3 +146,25 @@ class MockCluster:
     def close(self) -> None: ...
     def __enter__(self) -> MockCluster: ...
     def __exit__(self, *exc: object) -> None: ...
+
+# The variant whose method runs in this thread / asyncio task (None: the producer's default).
+CURRENT_VARIANT: ContextVar[Any]
+
+def current_pid() -> int: ...
+
+class ProducerBase:
+    """The per-message dispatch of ``waterdrop.Producer`` (see producer/__init__.py)."""
+
+    _client: Any
+    _client_pid: int
+    _max_payload: int
+    _transactional: bool
+    _transaction_owner: Any
+    _transaction_first_handle: Any
+    _middleware_steps: list[Any]
+    _middleware: Any
+    monitor: Any
+    _default_variant: Any
+    def produce_async(
+        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> DeliveryHandle: ...

@@ -601,6 +601,7 @@ cdef class _Waiter:
 
 
 cdef _Waiter _RESOLVED_WAITER = _Waiter()
+cdef object _await_handle = None   # waterdrop._aio.await_handle, imported on first await
 
 
 cdef inline int64_t _now_ns() noexcept nogil:
@@ -622,6 +623,7 @@ cdef class DeliveryHandle(DeliveryReport):
     cdef long long _max_wait_ms
     cdef _Waiter _waiter
     cdef object _callbacks        # list of callables run once resolved (asyncio, policy)
+    cdef object _waker            # an event loop's waker: gets the handle with its batch
 
     def __init__(self):
         raise TypeError("DeliveryHandle objects are created by the producer")
@@ -636,6 +638,12 @@ cdef class DeliveryHandle(DeliveryReport):
         _handle_set(self, partition, offset, error, -1)
         self._waiter.wake_all()
         self._run_callbacks()
+        if self._waker is not None:
+            waker, self._waker = self._waker, None
+            try:
+                waker.push_many([self])
+            except BaseException:
+                PyErr_WriteUnraisable(waker)
 
     cdef _run_callbacks(self):
         callbacks = self._callbacks
@@ -660,6 +668,17 @@ cdef class DeliveryHandle(DeliveryReport):
             self._callbacks = [callback]
         else:
             self._callbacks.append(callback)
+
+    def _set_waker(self, waker):
+        """For waterdrop._aio: hand this handle to ``waker.push_many(handles)`` together with
+        the other handles of its delivery batch, once per batch. False when the handle is
+        already resolved or another waker is set (then use add_done_callback)."""
+        if self._state != _PENDING:
+            return False
+        if self._waker is None:
+            self._waker = waker
+            return True
+        return self._waker is waker
 
     cpdef DeliveryReport report(self):
         """The report of a resolved handle (the handle itself), or None while pending."""
@@ -715,8 +734,10 @@ cdef class DeliveryHandle(DeliveryReport):
         return True
 
     def __await__(self):
-        from waterdrop._aio import await_handle
-        return await_handle(self).__await__()
+        global _await_handle
+        if _await_handle is None:
+            from waterdrop._aio import await_handle as _await_handle
+        return _await_handle(self).__await__()
 
     def __repr__(self):
         if self._state == _PENDING:
@@ -981,10 +1002,30 @@ cdef class Client:
 
     cdef _notify(self, list delivered):
         """Run what waits on a batch of resolved handles: their callbacks, then listeners."""
+        cdef DeliveryHandle h
+        cdef object waker = None
+        cdef list woken = None
+        cdef dict others = None
         callback = self.on_deliveries
         for handle in delivered:
-            if (<DeliveryHandle>handle)._callbacks is not None:
-                (<DeliveryHandle>handle)._run_callbacks()
+            h = <DeliveryHandle>handle
+            if h._callbacks is not None:
+                h._run_callbacks()
+            if h._waker is not None:
+                if woken is None:
+                    waker, woken = h._waker, [h]
+                elif h._waker is waker:
+                    woken.append(h)
+                else:                       # handles awaited on several loops
+                    if others is None:
+                        others = {}
+                    others.setdefault(h._waker, []).append(h)
+                h._waker = None
+        if woken is not None:
+            self._call(waker.push_many, "delivery", (woken,))
+            if others is not None:
+                for other, handles in others.items():
+                    self._call(other.push_many, "delivery", (handles,))
         if callback is not None:
             self._call(callback, "delivery", (delivered,))
 

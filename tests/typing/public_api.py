@@ -1,0 +1,257 @@
+"""Every public name of waterdrop, used the way an application would, under ``mypy --strict``.
+
+Checked by tests/typing/test_typing.py (mypy on this file against the *installed* package,
+then each ``reveal_type(...)  # R: <type>`` compared with what mypy reveals). Nothing here runs
+at import: the bodies are functions that are never called, so importing this module is
+harmless.
+
+A public name is one listed in the ``__all__`` of a public module (no leading underscore);
+the test fails when one is not imported and used here, so a new public name needs a line
+here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, reveal_type
+
+import waterdrop
+import waterdrop.connection_pool
+from waterdrop import (
+    AbortTransaction,
+    ConfigurationInvalidError,
+    ConnectionPool,
+    DeliveryHandle,
+    DeliveryReport,
+    Error,
+    KafkaError,
+    MessageInvalidError,
+    ProduceError,
+    ProduceManyError,
+    Producer,
+    ProducerClosedError,
+    Status,
+    WaitTimeoutError,
+    __version__,
+    clients,
+    errors,
+    instrumentation,
+    librdkafka_version,
+    monitor,
+    testing,
+)
+from waterdrop.aio import Producer as AsyncProducer
+from waterdrop.aio import Transaction as AsyncTransaction
+from waterdrop.aio import Variant as AsyncVariant
+from waterdrop.aio import wait, wait_all
+from waterdrop.clients import Buffered, Dummy, Rdkafka
+from waterdrop.connection_pool import (
+    active,
+    close,
+    pool,
+    reload,
+    setup,
+    shutdown,
+    stats,
+    transaction,
+    with_producer,
+)
+from waterdrop.errors import (
+    ConnectionPoolClosedError,
+    ConnectionPoolTimeoutError,
+    ProducerAlreadyConfiguredError,
+    ProducerNotConfiguredError,
+    ProducerNotTransactionalError,
+    ProducerTransactionalCloseAttemptError,
+    ProducerUsedInParentProcessError,
+    StatisticsNotEnabledError,
+    StatusInvalidError,
+    TransactionalOffsetInvalidError,
+    TransactionRequiredError,
+    VariantInvalidError,
+)
+from waterdrop.instrumentation import (
+    CLASS_EVENTS,
+    EVENTS,
+    Event,
+    EventNotRegisteredError,
+    LoggerListener,
+    Monitor,
+    StatisticsDecorator,
+)
+from waterdrop.instrumentation.opentelemetry import OpenTelemetryListener
+from waterdrop.instrumentation.prometheus import PrometheusListener
+from waterdrop.producer import Tags, Variant
+from waterdrop.producer import Producer as ProducerFromPackage
+from waterdrop.producer import Status as StatusFromPackage
+from waterdrop.testing import MockCluster
+
+
+def versions() -> None:
+    reveal_type(__version__)  # R: builtins.str
+    reveal_type(waterdrop.__version__)  # R: builtins.str
+    reveal_type(librdkafka_version())  # R: builtins.str
+
+
+def produce(cluster: MockCluster) -> None:
+    reveal_type(cluster.bootstrap_servers)  # R: builtins.str
+    cluster.create_topic("orders", partitions=3)
+    producer = Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers})
+    reveal_type(producer.setup)  # R: def (configure: def (Any) -> Any | None =, /, **settings: Any) -> waterdrop.producer.Producer
+    handle = producer.produce_async(topic="orders", payload=b"{}", key="k")
+    reveal_type(handle)  # R: waterdrop._core.DeliveryHandle
+    reveal_type(handle.pending)  # R: builtins.bool
+    report = handle.wait()
+    reveal_type(report)  # R: waterdrop._core.DeliveryReport
+    reveal_type(report.topic)  # R: builtins.str
+    reveal_type(report.partition)  # R: builtins.int
+    reveal_type(report.offset)  # R: builtins.int
+    reveal_type(report.error)  # R: waterdrop.errors.KafkaError | None
+    reveal_type(report.label)  # R: Any
+    reveal_type(handle.report())  # R: waterdrop._core.DeliveryReport | None
+    producer.produce_sync({"topic": "orders", "payload": b"{}"})
+    producer.produce_many_sync([{"topic": "orders", "payload": b"1"}])
+    reveal_type(producer.produce_many_async([{"topic": "orders", "payload": b"2"}]))  # R: builtins.list[Any]
+    reveal_type(producer.partition_count("orders"))  # R: builtins.int
+    reveal_type(producer.queue_size)  # R: builtins.int
+    reveal_type(producer.status)  # R: waterdrop.producer.status.Status
+    reveal_type(producer.status.active)  # R: builtins.bool
+    reveal_type(producer.transactional)  # R: builtins.bool
+    reveal_type(producer.variant(topic_config={"acks": 1}))  # R: waterdrop.producer.variant.Variant
+    reveal_type(producer.current_variant)  # R: waterdrop.producer.variant.Variant | None
+    producer.tags.add("env", "test")
+    reveal_type(producer.tags)  # R: waterdrop.producer.Tags
+    reveal_type(producer.disconnect())  # R: builtins.bool
+    producer.close()
+    assert Status.CLOSED is StatusFromPackage.CLOSED
+    assert ProducerFromPackage is Producer
+    tags: Tags = producer.tags
+    variant: Variant = producer.variant()
+    del tags, variant
+    with MockCluster(brokers=1) as other:
+        reveal_type(other)  # R: waterdrop._core.MockCluster
+
+
+def reports() -> None:
+    report = DeliveryReport("orders", partition=0, offset=1)
+    reveal_type(report.latency_ms)  # R: builtins.float
+    handles: list[DeliveryHandle] = []
+    del handles
+
+
+def use_clients() -> None:
+    producer = Producer(kafka={"bootstrap.servers": "unused:9092"}, client_class=Buffered)
+    producer.produce_sync(topic="orders", payload=b"{}")
+    buffered = Buffered()
+    reveal_type(buffered.messages_for("orders"))  # R: builtins.list[builtins.dict[builtins.str, Any]]
+    reveal_type(Dummy().flush())  # R: builtins.bool
+    client_classes: list[type[Any]] = [Rdkafka, Dummy, Buffered, clients.Dummy]
+    del client_classes
+
+
+def handle_errors(producer: Producer) -> None:
+    try:
+        producer.produce_sync(topic="orders", payload=b"{}")
+    except MessageInvalidError as exc:
+        reveal_type(exc)  # R: waterdrop.errors.MessageInvalidError
+    except KafkaError as exc:
+        reveal_type(exc.code)  # R: builtins.str
+        reveal_type(exc.fatal)  # R: builtins.bool
+        reveal_type(exc.retryable)  # R: builtins.bool
+    except ProduceManyError as exc:
+        reveal_type(exc)  # R: waterdrop.errors.ProduceManyError
+    except ProduceError as exc:
+        reveal_type(exc.cause)  # R: builtins.BaseException | None
+    except (ProducerClosedError, WaitTimeoutError, ConfigurationInvalidError) as exc:
+        reveal_type(exc)  # R: waterdrop.errors.ProducerClosedError | waterdrop.errors.WaitTimeoutError | waterdrop.errors.ConfigurationInvalidError
+    except Error as exc:
+        reveal_type(exc)  # R: waterdrop.errors.Error
+    all_errors: tuple[type[Exception], ...] = (
+        AbortTransaction,
+        errors.Error,
+        VariantInvalidError,
+        ProducerNotConfiguredError,
+        ProducerAlreadyConfiguredError,
+        ProducerUsedInParentProcessError,
+        ProducerTransactionalCloseAttemptError,
+        TransactionalOffsetInvalidError,
+        ProducerNotTransactionalError,
+        StatusInvalidError,
+        TransactionRequiredError,
+        StatisticsNotEnabledError,
+        ConnectionPoolTimeoutError,
+        ConnectionPoolClosedError,
+        EventNotRegisteredError,
+    )
+    del all_errors
+
+
+def transactions(producer: Producer) -> None:
+    with producer.transaction():
+        producer.produce_async(topic="orders", payload=b"{}")
+        raise AbortTransaction()
+
+
+def instrument(producer: Producer) -> None:
+    def on_delivered(event: Event) -> None:
+        reveal_type(event["producer_id"])  # R: Any
+
+    producer.monitor.subscribe("message.acknowledged", on_delivered)
+    monitor.subscribe("producer.created", on_delivered)
+    own = Monitor()
+    reveal_type(own.available_events)  # R: builtins.tuple[builtins.str, ...]
+    reveal_type(own.listening("message.produced_async"))  # R: builtins.bool
+    own.subscribe(LoggerListener(logging.getLogger("waterdrop")))
+    decorate = StatisticsDecorator()
+    reveal_type(decorate({"txmsgs": 1}))  # R: builtins.dict[builtins.str, Any]
+    names: list[str] = [*EVENTS, *CLASS_EVENTS]
+    del names
+    own.subscribe(OpenTelemetryListener())
+    own.subscribe(PrometheusListener(namespace="app"))
+    assert instrumentation.Monitor is Monitor
+
+
+def pools() -> None:
+    def configure(config: Any) -> None:
+        config.kafka = {"bootstrap.servers": "unused:9092"}
+
+    own = ConnectionPool(size=2, timeout=1_000, configure=configure)
+    reveal_type(own.size)  # R: builtins.int
+    reveal_type(own.stats())  # R: builtins.dict[builtins.str, builtins.int]
+    with own.producer() as producer:
+        reveal_type(producer)  # R: waterdrop.producer.Producer
+    own.shutdown()
+    reveal_type(setup(size=1, configure=configure))  # R: waterdrop.connection_pool.ConnectionPool
+    reveal_type(pool())  # R: waterdrop.connection_pool.ConnectionPool | None
+    reveal_type(active())  # R: builtins.bool
+    reveal_type(stats())  # R: builtins.dict[builtins.str, builtins.int] | None
+    with with_producer() as lent:
+        reveal_type(lent)  # R: waterdrop.producer.Producer
+    with transaction() as in_tx:
+        reveal_type(in_tx)  # R: waterdrop.producer.Producer
+    reload()
+    shutdown()
+    close()
+    assert waterdrop.connection_pool.pool is pool
+
+
+async def with_asyncio(cluster: MockCluster) -> None:
+    producer = AsyncProducer(kafka={"bootstrap.servers": cluster.bootstrap_servers})
+    reveal_type(producer.sync)  # R: waterdrop.producer.Producer
+    handle = producer.produce_async(topic="orders", payload=b"{}")
+    await wait(handle)
+    await wait_all([handle])
+    await producer.produce_sync(topic="orders", payload=b"{}")
+    reveal_type(await producer.partition_count("orders"))  # R: builtins.int
+    variant = producer.variant(topic_config={"acks": 1})
+    reveal_type(variant)  # R: waterdrop.aio.Variant
+    async_variant: AsyncVariant = variant
+    tx: AsyncTransaction = producer.transaction()
+    del async_variant, tx
+    await producer.close()
+    await asyncio.sleep(0)
+
+
+def use_testing() -> None:
+    assert testing.MockCluster is MockCluster

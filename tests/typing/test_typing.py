@@ -1,0 +1,130 @@
+"""The public API under ``mypy --strict``, and ``_core.pyi`` against the built extension.
+
+Both run against the *installed* waterdrop (like the rest of the suite): mypy and stubtest
+start in a temporary directory, so the checkout's ``src/`` is never what they see.
+
+- public_api.py (beside this file) must pass ``mypy --strict``; each
+  ``reveal_type(x)  # R: T`` there must reveal exactly ``T``; every name in the ``__all__`` of
+  every public module must be imported there and used.
+- ``stubtest waterdrop._core`` must find ``_core.pyi`` honest. Allowed: what Cython generates
+  by itself (stubtest-allowlist.txt), and PEP 800 disjoint bases (every cdef class is one;
+  marking them needs a typing_extensions feature that older type checkers don't know).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+API_FILE = HERE / "public_api.py"
+ALLOWLIST = HERE / "stubtest-allowlist.txt"
+REVEALED = re.compile(r'^(?P<path>.+?):(?P<line>\d+): note: Revealed type is "(?P<type>.*)"$')
+EXPECTED = re.compile(r"#\s*R:\s*(?P<type>.+?)\s*$")
+
+import mypy  # noqa: F401,E402  (requirements-test.txt; a missing mypy must fail, not skip)
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("MYPYPATH", None)
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=tmp_path,  # no config file, no checkout on the search path
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _public_names() -> dict[str, list[str]]:
+    import waterdrop
+
+    modules = {"waterdrop": waterdrop}
+    for info in pkgutil.walk_packages(waterdrop.__path__, "waterdrop."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        modules[info.name] = importlib.import_module(info.name)
+    return {
+        name: sorted(mod.__all__)
+        for name, mod in sorted(modules.items())
+        if isinstance(getattr(mod, "__all__", None), (list, tuple))
+    }
+
+
+def test_installed_package_is_tested() -> None:
+    import waterdrop
+
+    root = Path(__file__).resolve().parents[2]
+    assert not Path(waterdrop.__file__).resolve().is_relative_to(root / "src"), (
+        "the typing tests check the installed package; src/ is on sys.path"
+    )
+    assert (Path(waterdrop.__file__).parent / "py.typed").is_file(), "py.typed is not installed"
+
+
+def test_public_api_file_uses_every_public_name() -> None:
+    tree = ast.parse(API_FILE.read_text(encoding="utf-8"))
+    bound: dict[tuple[str, str], str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                bound[(node.module, alias.name)] = alias.asname or alias.name
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    missing, unused = [], []
+    for module, names in _public_names().items():
+        for name in names:
+            local = bound.get((module, name))
+            if local is None:
+                missing.append(f"from {module} import {name}")
+            elif local not in used:
+                unused.append(f"{module}.{name} (as {local})")
+    assert not missing, "public names that tests/typing/public_api.py does not import:\n" + "\n".join(missing)
+    assert not unused, "public names imported but never used in public_api.py:\n" + "\n".join(unused)
+
+
+def test_public_api_passes_mypy_strict(tmp_path: Path) -> None:
+    res = _run(
+        ["-m", "mypy", "--strict", "--no-error-summary", "--show-absolute-path",
+         "--cache-dir", str(tmp_path / ".mypy_cache"), str(API_FILE)],
+        tmp_path,
+    )
+    lines = (res.stdout + res.stderr).splitlines()
+    errors = [line for line in lines if ": error:" in line]
+    assert not errors and res.returncode == 0, "mypy --strict failed:\n" + "\n".join(lines)
+
+    revealed = {}
+    for line in lines:
+        m = REVEALED.match(line)
+        if m and Path(m["path"]).resolve() == API_FILE:
+            revealed[int(m["line"])] = m["type"]
+    mismatches = []
+    expected_count = 0
+    for lineno, text in enumerate(API_FILE.read_text(encoding="utf-8").splitlines(), start=1):
+        m = EXPECTED.search(text) if "reveal_type(" in text else None
+        if m is None:
+            continue
+        expected_count += 1
+        got = revealed.get(lineno)
+        if got != m["type"]:
+            mismatches.append(f"public_api.py:{lineno}: expected {m['type']!r}, mypy revealed {got!r}")
+    assert expected_count >= 20, "public_api.py lost its reveal_type checks"
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_core_stub_matches_the_extension(tmp_path: Path) -> None:
+    help_text = _run(["-m", "mypy.stubtest", "--help"], tmp_path).stdout
+    args = ["-m", "mypy.stubtest", "waterdrop._core", "--concise", "--allowlist", str(ALLOWLIST)]
+    if "--ignore-disjoint-bases" in help_text:
+        args.append("--ignore-disjoint-bases")
+    res = _run(args, tmp_path)
+    assert res.returncode == 0, "stubtest: _core.pyi disagrees with the built _core:\n" + res.stdout + res.stderr
