@@ -43,7 +43,11 @@ CASES = {
     "wd-many": ("waterdrop", "produce_many_async", "waterdrop produce_many_async x10k"),
     "ck-batch": ("confluent", "produce_batch", "confluent produce_batch x10k"),
     "c": ("c", "rd_kafka_produce", "C rd_kafka_produce F_COPY (librdkafka floor)"),
+    # Not in the default set: one message at a time, linger.ms 0, always delivered.
+    "wd-sync": ("waterdrop", "produce_sync", "waterdrop produce_sync, linger.ms 0"),
+    "ck-sync": ("confluent", "produce_flush", "confluent produce()+flush(), linger.ms 0"),
 }
+DEFAULT_CASES = ("wd-async", "ck-produce", "wd-many", "ck-batch", "c")
 
 
 def case_command(case: str, bootstrap: str, n: int, deliver: bool) -> tuple[list[str], dict]:
@@ -86,33 +90,50 @@ def annotate(path: str) -> tuple[int, dict[str, int]]:
 
 
 def component(name: str) -> str:
-    obj = name.rsplit("[", 1)[-1] if "[" in name else ""
+    """Which part of the stack a callgrind_annotate function line belongs to."""
+    obj = name.rsplit("[", 1)[-1].rstrip("]") if name.endswith("]") else ""
     fn = name.split(" [", 1)[0]
-    file = fn.split(":", 1)[0]
-    if "cimpl" in obj or "confluent_kafka" in obj and "librdkafka" not in obj:
+    file = fn.rsplit(":", 1)[0]
+    base = os.path.basename(file)
+    func = fn.rsplit(":", 1)[-1]
+    if func.startswith(("__pyx", "__Pyx")):
+        return "waterdrop Cython (_core)"
+    if "cimpl" in obj or "/confluent_kafka/src/" in file or base in (
+            "confluent_kafka.c", "Producer.c", "Metadata.c", "Admin.c", "AdminTypes.c"):
         return "confluent-kafka C (cimpl)"
-    if "librdkafka" in obj:
+    if base.startswith(("rd", "tinycthread", "crc32c", "snappy", "lz4", "regexp", "cJSON")) \
+            and base.endswith((".c", ".h")):
+        if "librdkafka" in os.path.basename(obj):
+            return "librdkafka (confluent's .so)"
+        if "produce_bench" in obj:
+            return "librdkafka (C program)"
+        return "librdkafka (waterdrop's, static in _core)"
+    if "librdkafka" in os.path.basename(obj):
         return "librdkafka (confluent's .so)"
-    if "_core" in obj:
-        if "_core.c" in file or "__pyx" in fn:
-            return "waterdrop Cython (_core)"
-        return "librdkafka (in waterdrop's _core)"
+    if "_core" in obj or base == "_core.c":
+        return "waterdrop Cython (_core)"
     if "produce_bench" in obj:
-        return "librdkafka (C program)"
-    if "python" in obj.lower():
+        return "C program / librdkafka"
+    if "python" in os.path.basename(obj).lower() or file.startswith(
+            ("Objects/", "Python/", "Modules/", "Include/", "Parser/", "./Objects", "./Python",
+             "./Modules", "./Include")) or "/Objects/" in file or "/Python/" in file \
+            or "/Modules/" in file or "/Include/" in file:
         return "CPython"
-    if "libc" in obj or "ld-linux" in obj:
-        return "libc"
-    if "pthread" in obj:
-        return "libc"
-    return obj.strip("]") or "other"
+    if "libc.so" in obj or "ld-linux" in obj or file.startswith(
+            ("./malloc", "./nptl", "./string", "./elf", "./stdlib", "./misc", "./posix",
+             "./sysdeps", "./libio", "./time", "./io")):
+        return "libc / ld.so"
+    if "libcrypto" in obj or "libssl" in obj:
+        return "OpenSSL"
+    if "vgpreload" in obj or "valgrind" in obj:
+        return "valgrind"
+    return "other"
 
 
 def short(name: str) -> str:
     fn = name.split(" [", 1)[0]
-    file, _, func = fn.rpartition(":")
-    obj = name.rsplit("[", 1)[-1].rstrip("]") if "[" in name else ""
-    return f"{func}  ({os.path.basename(obj) or os.path.basename(file)})"
+    func = fn.rpartition(":")[2]
+    return f"{func}  [{component(name)}]"
 
 
 def run_callgrind(args: argparse.Namespace, bootstrap: str, outdir: str) -> dict:
@@ -136,13 +157,15 @@ def run_callgrind(args: argparse.Namespace, bootstrap: str, outdir: str) -> dict
         diff = {name: (funcs[args.n2].get(name, 0) - funcs[args.n1].get(name, 0)) / dn
                 for name in set(funcs[args.n2]) | set(funcs[args.n1])}
         by_component: dict[str, float] = defaultdict(float)
+        by_function: dict[str, float] = defaultdict(float)
         for name, value in diff.items():
             by_component[component(name)] += value
-        top = sorted(diff.items(), key=lambda kv: -kv[1])[: args.top]
+            by_function[short(name)] += value  # inlined header code merged into its function
+        top = sorted(by_function.items(), key=lambda kv: -kv[1])[: args.top]
         results[case] = {
             "description": CASES[case][2], "instructions_per_message": per_msg,
             "by_component": dict(sorted(by_component.items(), key=lambda kv: -kv[1])),
-            "top": [(short(name), value) for name, value in top],
+            "top": [(name, value) for name, value in top],
         }
         B.log(f"callgrind: {case}: {per_msg:,.0f} instructions/message")
     return results
@@ -197,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/profile.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tool", choices=("callgrind", "perf"))
-    parser.add_argument("--cases", default=",".join(CASES),
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES),
                         help=f"comma-separated subset of {','.join(CASES)}")
     parser.add_argument("--n1", type=int, default=20_000)
     parser.add_argument("--n2", type=int, default=120_000)

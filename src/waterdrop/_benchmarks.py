@@ -922,6 +922,8 @@ def _child_path(args: argparse.Namespace) -> dict[str, Any]:
     """
     n, topic = args.messages, args.topic
     overrides: dict[str, Any] = QUEUED if not args.deliver else {}
+    if args.api in ("produce_sync", "produce_flush"):
+        overrides = {"linger.ms": 0}
     if args.linger is not None:
         overrides = {**overrides, "linger.ms": args.linger}
     t0 = time.perf_counter()
@@ -932,6 +934,9 @@ def _child_path(args: argparse.Namespace) -> dict[str, Any]:
         if args.api == "produce_async":
             produce = producer.produce_async
             handles = [produce(topic=topic, payload=PAYLOAD) for _ in range(n)]
+        elif args.api == "produce_sync":  # linger.ms 0 (see the sync scenario)
+            produce_sync = producer.produce_sync
+            handles = [produce_sync(topic=topic, payload=PAYLOAD) for _ in range(n)]
         elif args.api == "produce_many_async":
             batch = [{"topic": topic, "payload": PAYLOAD} for _ in range(args.batch)]
             handles = []
@@ -957,6 +962,11 @@ def _child_path(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(n):
                 produce(topic, PAYLOAD, on_delivery=on_delivery)
                 poll(0)
+        elif args.api in ("produce_flush", "produce_sync"):  # linger.ms 0
+            produce, flush = producer.produce, producer.flush
+            for _ in range(n):
+                produce(topic, PAYLOAD, on_delivery=on_delivery)
+                flush()
         elif args.api in ("produce_batch", "produce_many_async"):
             template = [{"value": PAYLOAD} for _ in range(args.batch)]
             for start in range(0, n, args.batch):

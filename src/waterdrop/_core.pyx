@@ -815,6 +815,7 @@ cdef class Client:
     cdef readonly str name
     cdef dict _topics                # (topic_config key, topic) -> _Topic
     cdef dict _partition_counts      # topic -> (count, expires_at)
+    cdef set _refreshing             # topics whose count a background thread refreshes
     cdef str _partitioner
     cdef _Waiter _waiter
     cdef object _thread
@@ -848,6 +849,7 @@ cdef class Client:
         cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG
         self._topics = {}
         self._partition_counts = {}
+        self._refreshing = set()
         self._waiter = _Waiter()
         self._waiter.client = self
         self._park = _Waiter()
@@ -1247,16 +1249,36 @@ cdef class Client:
         for topic, count in counts.items():
             self._partition_counts[topic] = (count, expires)
 
-    def partition_count(self, str topic, int timeout_ms=5000):
-        """Partitions of ``topic`` from metadata, cached 30 s; -1 when unknown."""
+    def partition_count(self, str topic, int timeout_ms=5000, bint fresh=False):
+        """Partitions of ``topic`` from metadata, cached 30 s; -1 when unknown.
+
+        An expired count is still returned while a background thread refreshes it, so only
+        the very first lookup of a topic waits for the broker (``fresh=True`` always waits).
+        """
         cached = self._partition_counts.get(topic)
         now = _time.monotonic()
-        if cached is not None and cached[1] > now:
+        if cached is not None and (cached[1] > now or not fresh):
+            if cached[1] <= now and topic not in self._refreshing:
+                self._refreshing.add(topic)
+                _threading.Thread(target=self._refresh_partition_count, args=(topic, timeout_ms),
+                                  daemon=True, name="waterdrop-metadata").start()
             return cached[0]
-        count = self._fetch_partition_count(self._topic(topic, None), timeout_ms)
-        if count > 0:
-            self._partition_counts[topic] = (count, now + 30.0)
-        return count
+        return self._refresh_partition_count(topic, timeout_ms)
+
+    def _refresh_partition_count(self, str topic, int timeout_ms):
+        cdef int count = -1
+        try:
+            if not self._closed and not self._closing:
+                self._ops += 1            # close() waits for this lookup before destroying
+                try:
+                    count = self._fetch_partition_count(self._topic(topic, None), timeout_ms)
+                finally:
+                    self._ops -= 1
+            if count > 0:
+                self._partition_counts[topic] = (count, _time.monotonic() + 30.0)
+            return count
+        finally:
+            self._refreshing.discard(topic)
 
     cdef int _fetch_partition_count(self, _Topic topic, int timeout_ms) except? -2:
         cdef const rd_kafka_metadata_t *md = NULL
