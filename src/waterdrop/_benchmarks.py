@@ -102,6 +102,33 @@ def rss_kib() -> tuple[int, int]:
     return rss, hwm
 
 
+def malloc_in_use_kib() -> int | None:
+    """Bytes the C heap has handed out (glibc mallinfo2: uordblks + hblkhd), KiB; None where
+    unavailable. Flat while RSS grows means fragmentation or a high-water mark, not a leak."""
+    global _MALLINFO2
+    if _MALLINFO2 is None:
+        try:
+            import ctypes
+
+            class _Info(ctypes.Structure):
+                _fields_ = [(name, ctypes.c_size_t) for name in (
+                    "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                    "uordblks", "fordblks", "keepcost")]
+
+            fn = ctypes.CDLL(None).mallinfo2
+            fn.restype = _Info
+            _MALLINFO2 = fn
+        except (OSError, AttributeError):
+            _MALLINFO2 = False
+    if not _MALLINFO2:
+        return None
+    info = _MALLINFO2()
+    return (info.uordblks + info.hblkhd) // 1024
+
+
+_MALLINFO2: Any = None
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -865,6 +892,20 @@ def _child_flat(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"--unit must be a multiple of {chunk}")
     samples: list[int] = []
     failed = 0
+    snapshots: list[Any] = []
+    if args.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(8)
+
+    heap: list[int | None] = []
+
+    def sample() -> None:
+        samples.append(rss_kib()[0])
+        heap.append(malloc_in_use_kib())
+        if args.tracemalloc and len(samples) in (1, units):
+            snapshots.append(tracemalloc.take_snapshot())
+
     t0 = time.perf_counter()
     if args.client == "waterdrop":
         producer = waterdrop_producer(args.bootstrap)
@@ -880,7 +921,8 @@ def _child_flat(args: argparse.Namespace) -> dict[str, Any]:
                 for handle in handles:
                     if handle.wait(raise_response_error=False).error is not None:
                         failed += 1
-            samples.append(rss_kib()[0])
+                del handles
+            sample()
         producer.close()
     else:
         producer = confluent_producer(args.bootstrap)
@@ -899,17 +941,25 @@ def _child_flat(args: argparse.Namespace) -> dict[str, Any]:
                     p(topic, PAYLOAD, on_delivery=on_delivery)
                     poll(0)
                 producer.flush()
-            samples.append(rss_kib()[0])
+            sample()
         failed = errors
     elapsed = time.perf_counter() - t0
+    growth: list[str] = []
+    if len(snapshots) == 2:
+        stats = snapshots[1].compare_to(snapshots[0], "traceback")
+        for stat in stats[:10]:
+            growth.append(f"{stat.size_diff:+,} B in {stat.count_diff:+,} blocks: "
+                          + " <- ".join(f"{f.filename}:{f.lineno}" for f in stat.traceback))
     start = samples[0] if len(samples) > 1 else samples[-1]
     end = samples[-1]
     return {"client": args.client, "unit": unit, "units": units, "failed": failed,
             "samples_mib": [round(s / 1024, 2) for s in samples],
+            "malloc_in_use_mib": [None if h is None else round(h / 1024, 2) for h in heap],
             "start_mib": start / 1024, "end_mib": end / 1024,
             "change_pct": (end - start) / start * 100.0,
             "max_mib": max(samples) / 1024, "seconds": round(elapsed, 2),
-            "msgs_per_s": round(unit * units / elapsed)}
+            "msgs_per_s": round(unit * units / elapsed),
+            **({"tracemalloc_growth": growth} if args.tracemalloc else {})}
 
 
 def _child_path(args: argparse.Namespace) -> dict[str, Any]:
@@ -1002,6 +1052,8 @@ def child_main(argv: list[str]) -> int:
         elif role == "flat":
             p.add_argument("--unit", type=int, default=1_000_000)
             p.add_argument("--units", type=int, default=10)
+            p.add_argument("--tracemalloc", action="store_true",
+                           help="report the Python allocations that grew (slow)")
         else:
             p.add_argument("--messages", type=int, default=100_000)
             p.add_argument("--api", default="produce_async")

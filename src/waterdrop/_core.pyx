@@ -310,6 +310,14 @@ cdef void _extract(dict msg, _Fields *f):
             f.unknown = True
 
 
+cdef bint _usable_view(object view):
+    """A C-contiguous memoryview that has not been released."""
+    try:
+        return (<memoryview>view).c_contiguous
+    except ValueError:
+        return False
+
+
 cdef inline bint _is_none(PyObject *p):
     return p == NULL or <object>p is None
 
@@ -342,7 +350,7 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
         payload = <object>f.payload
         t = type(payload)
         if not (t is bytes or t is str or payload is None or t is bytearray
-                or (t is memoryview and (<memoryview>payload).c_contiguous)):
+                or (t is memoryview and _usable_view(payload))):
             if errors is None:
                 errors = {}
             errors["payload"] = _MSG["payload_format"]

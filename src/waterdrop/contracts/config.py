@@ -39,6 +39,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
+def c_string(text: str) -> bool:
+    """librdkafka takes settings as NUL-terminated UTF-8: no NUL, no lone surrogate."""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
     """Raise ConfigurationInvalidError with every broken rule, keyed by setting path.
 
@@ -91,9 +102,9 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
         errors["kafka"] = CONFIG["kafka_format"]
     else:
         for key, val in kafka.items():
-            if not isinstance(key, str):
-                errors[f"kafka.{key}"] = CONFIG["kafka_key_must_be_a_symbol"]
-            elif not isinstance(val, (str, int, float, bool)):
+            if not isinstance(key, str) or not c_string(key):
+                errors[f"kafka.{key!s}"] = CONFIG["kafka_key_must_be_a_symbol"]
+            elif not isinstance(val, (str, int, float, bool)) or not c_string(str(val)):
                 errors[f"kafka.{key}"] = CONFIG["kafka_value_format"]
 
     if errors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
+from waterdrop.contracts.config import c_string
 from waterdrop.contracts.messages import VARIANT
 from waterdrop.errors import VariantInvalidError
 
@@ -38,13 +39,13 @@ def validate(
         errors["topic_config"] = VARIANT["topic_config_format"]
     else:
         for key, value in topic_config.items():
-            if not isinstance(key, str):
-                errors[f"topic_config.{key}"] = VARIANT["kafka_key_must_be_a_symbol"]
+            if not isinstance(key, str) or not c_string(key):
+                errors[f"topic_config.{key!s}"] = VARIANT["kafka_key_must_be_a_symbol"]
             elif key not in TOPIC_CONFIG_KEYS:
                 errors[f"topic_config.{key}"] = VARIANT["kafka_key_not_per_topic"]
             elif "acks" in key and (idempotent or transactional):
                 errors[f"topic_config.{key}"] = VARIANT["kafka_key_acks_not_changeable"]
-            elif not isinstance(value, (str, int, float, bool)):
+            elif not isinstance(value, (str, int, float, bool)) or not c_string(str(value)):
                 errors[f"topic_config.{key}"] = VARIANT["topic_config_format"]
     if errors:
         raise VariantInvalidError(errors)

@@ -14,7 +14,7 @@ from typing import Any
 
 from waterdrop import config as _config
 from waterdrop import _core
-from waterdrop._core import ProducerBase
+from waterdrop._core import DeliveryHandle, DeliveryReport, ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
 from waterdrop.contracts.messages import TOMBSTONE
@@ -300,7 +300,9 @@ class Producer(ProducerBase):
             if errors:
                 raise MessageInvalidError(errors)
 
-    def produce_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    def produce_sync(
+        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> DeliveryReport:
         """Send one message and wait for the broker's acknowledgement; return the report.
 
         A transactional producer commits the message's own transaction before the wait.
@@ -380,11 +382,11 @@ class Producer(ProducerBase):
             except (KafkaError, ProducerClosedError) as retry_error:
                 error = retry_error
 
-    def produce_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def produce_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         """Validate every message, enqueue them all; return their handles."""
         return self._produce_many(messages, False)
 
-    def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         """Send every message and wait for all of them; return their (final) handles."""
         return self._produce_many(messages, True)
 
@@ -563,17 +565,21 @@ class Producer(ProducerBase):
         data["payload"] = None
         return data
 
-    def tombstone_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    def tombstone_sync(
+        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic: a null payload to an explicit partition."""
         return self.produce_sync(self._tombstone(message, fields))
 
-    def tombstone_async(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    def tombstone_async(
+        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> DeliveryHandle:
         return self.produce_async(self._tombstone(message, fields))
 
-    def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         return self.produce_many_sync([self._tombstone(m, {}) for m in messages])
 
-    def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         return self.produce_many_async([self._tombstone(m, {}) for m in messages])
 
     # --- buffering -------------------------------------------------------------------------------
@@ -606,11 +612,11 @@ class Producer(ProducerBase):
             )
         return batch
 
-    def flush_sync(self) -> list[Any]:
+    def flush_sync(self) -> list[DeliveryHandle]:
         """Send the buffer and wait for every message; return the handles."""
         return self._flush(True)
 
-    def flush_async(self) -> list[Any]:
+    def flush_async(self) -> list[DeliveryHandle]:
         """Send the buffer without waiting; return the handles."""
         return self._flush(False)
 
