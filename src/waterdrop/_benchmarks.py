@@ -144,6 +144,10 @@ def versions() -> dict[str, Any]:
 
         out["waterdrop"] = waterdrop.__version__
         out["waterdrop_librdkafka"] = waterdrop.librdkafka_version()
+        from waterdrop import _core
+
+        built = os.path.getmtime(_core.__file__)
+        out["waterdrop_core_built"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(built))
     except Exception as error:  # pragma: no cover - reported, not fatal
         out["waterdrop"] = f"unavailable: {error}"
     try:
@@ -523,7 +527,8 @@ def scenario_many(target: Target, opts: dict[str, Any]) -> dict[str, Any]:
         out["c"] = None
         out["ratio"] = None
         out["pass"] = None
-        out["note"] = "C program not built (bench/c/build.sh); row skipped"
+        out["note"] = ("C program not found (build it with bench/c/build.sh, or pass "
+                       "--c-program): the produce_many_async-vs-C row is skipped")
     out["ratio_vs_confluent_batch"] = (out["waterdrop"]["msgs_per_s"]
                                        / out["confluent_produce_batch"]["msgs_per_s"])
     return out
@@ -689,6 +694,85 @@ def run_comparison(opts: dict[str, Any], *, mock: bool = True, real: str | None 
     return report
 
 
+def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' reports as one: rounds pooled, medians over all of them (the flatness
+    run with the median change stands for all, every run's change listed)."""
+    if len(reports) == 1:
+        return reports[0]
+    first = reports[0]
+    out: dict[str, Any] = {"meta": dict(first["meta"]), "options": dict(first["options"]),
+                           "targets": {}, "runs": len(reports)}
+    out["options"]["rounds"] = sum(r["options"]["rounds"] for r in reports)
+    med = statistics.median
+    for name in first["targets"]:
+        runs = [r["targets"][name] for r in reports if name in r["targets"]]
+        target: dict[str, Any] = {"label": runs[0]["label"] + f", {len(runs)} runs pooled",
+                                  "bootstrap": runs[0]["bootstrap"]}
+        ok = [t["async"] for t in runs if "async" in t and "error" not in t["async"]]
+        if ok:
+            a: dict[str, Any] = {"messages": ok[0]["messages"], "bar": 2.0}
+            for client in ("waterdrop", "confluent"):
+                rates = [x for t in ok for x in t[client]["rounds_msgs_per_s"]]
+                a[client] = {"msgs_per_s": med(rates), "rounds_msgs_per_s": rates}
+            a["ratio"] = a["waterdrop"]["msgs_per_s"] / a["confluent"]["msgs_per_s"]
+            a["pass"] = a["ratio"] >= 2.0
+            a["ratio_per_run"] = [t["ratio"] for t in ok]
+            target["async"] = a
+        ok = [t["many"] for t in runs if "many" in t and "error" not in t["many"]]
+        if ok:
+            m: dict[str, Any] = {"messages": ok[0]["messages"], "batch": ok[0]["batch"],
+                                 "bar": 0.75}
+            for client in ("waterdrop", "confluent_produce_batch", "c"):
+                rates = [x for t in ok if t.get(client) for x in t[client]["rounds_msgs_per_s"]]
+                m[client] = {"msgs_per_s": med(rates), "rounds_msgs_per_s": rates} if rates \
+                    else None
+            if m["c"]:
+                m["ratio"] = m["waterdrop"]["msgs_per_s"] / m["c"]["msgs_per_s"]
+                m["pass"] = m["ratio"] >= 0.75
+                m["ratio_per_run"] = [t["ratio"] for t in ok]
+            else:
+                m["ratio"] = m["pass"] = None
+                m["note"] = ok[0].get("note")
+            m["ratio_vs_confluent_batch"] = (m["waterdrop"]["msgs_per_s"]
+                                             / m["confluent_produce_batch"]["msgs_per_s"])
+            target["many"] = m
+        ok = [t["sync"] for t in runs if "sync" in t and "error" not in t["sync"]]
+        if ok:
+            y: dict[str, Any] = {"messages": ok[0]["messages"], "bar": 1.0}
+            for client in ("waterdrop", "confluent"):
+                y[client] = {
+                    "p50_ms": med([x for t in ok for x in t[client]["rounds_p50_ms"]]),
+                    "p99_ms": med([x for t in ok for x in t[client]["rounds_p99_ms"]]),
+                    "rounds_p50_ms": [x for t in ok for x in t[client]["rounds_p50_ms"]],
+                    "rounds_p99_ms": [x for t in ok for x in t[client]["rounds_p99_ms"]]}
+            y["ratio_p50"] = y["waterdrop"]["p50_ms"] / y["confluent"]["p50_ms"]
+            y["ratio_p99"] = y["waterdrop"]["p99_ms"] / y["confluent"]["p99_ms"]
+            y["pass"] = y["ratio_p50"] <= 1.0 and y["ratio_p99"] <= 1.0
+            target["sync"] = y
+        ok = [t["memory"] for t in runs if "memory" in t and "error" not in t["memory"]]
+        if ok:
+            mem: dict[str, Any] = {"messages": ok[0]["messages"], "bar": 1.0}
+            for client in ("waterdrop", "confluent"):
+                mem[client] = {k: med([t[client][k] for t in ok])
+                               for k in ("baseline_mib", "inflight_mib", "peak_mib")}
+                mem[client]["rounds_peak_mib"] = [x for t in ok
+                                                  for x in t[client]["rounds_peak_mib"]]
+            mem["ratio"] = mem["waterdrop"]["peak_mib"] / mem["confluent"]["peak_mib"]
+            mem["ratio_above_baseline"] = (
+                (mem["waterdrop"]["peak_mib"] - mem["waterdrop"]["baseline_mib"])
+                / (mem["confluent"]["peak_mib"] - mem["confluent"]["baseline_mib"]))
+            mem["pass"] = mem["ratio"] <= 1.0
+            target["memory"] = mem
+        ok = [t["flat"] for t in runs if "flat" in t and "error" not in t["flat"]]
+        if ok:
+            flat = dict(sorted(ok, key=lambda t: t["waterdrop"]["change_pct"])[len(ok) // 2])
+            flat["change_pct_per_run"] = {c: [t[c]["change_pct"] for t in ok]
+                                          for c in ("waterdrop", "confluent")}
+            target["flat"] = flat
+        out["targets"][name] = target
+    return out
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -769,6 +853,13 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, s
             name = (f"RSS {unit / 1e6:g}M..{r['units'] * unit / 1e6:g}M msgs")
             rows.append((name, flat(r["waterdrop"]), "confluent " + flat(r["confluent"]), "",
                          "|chg| <= 2 %", _verdict(r["pass"])))
+
+            def heap(x: dict[str, Any]) -> str:
+                h = x.get("malloc_in_use_mib") or []
+                return f"{h[0]:.2f}->{h[-1]:.2f} MiB" if h and None not in h else "-"
+
+            rows.append(("  C heap in use (mallinfo2)", heap(r["waterdrop"]),
+                         "confluent " + heap(r["confluent"]), "", "", ""))
     return rows
 
 
@@ -782,7 +873,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"waterdrop {meta.get('waterdrop')} (librdkafka {meta.get('waterdrop_librdkafka')}), "
         f"confluent-kafka {meta.get('confluent_kafka')} (librdkafka "
         f"{meta.get('confluent_kafka_librdkafka')}), Python {meta['python']}, "
-        f"{meta['cpus']} CPUs",
+        f"{meta['cpus']} CPUs" + (f", _core built {meta['waterdrop_core_built']} UTC"
+                                  if meta.get("waterdrop_core_built") else ""),
         "settings (both): " + ", ".join(f"{k}={v}" for k, v in COMMON.items()),
     ]
     headers = ("scenario", "waterdrop", "baseline", "ratio", "bar", "")
@@ -810,9 +902,9 @@ def format_report(report: dict[str, Any]) -> str:
         for row in table_rows(first):
             if not row[3]:
                 continue
-            lines.append(f"  {row[0]:<30} " + " | ".join(
+            lines.append((f"  {row[0]:<30} " + " | ".join(
                 per_target[t].get(row[0], "-").rjust(7) for t in report["targets"])
-                + f"   bar {row[4]}")
+                + (f"   bar {row[4]}" if row[4] else "")).rstrip())
     return "\n".join(lines)
 
 
@@ -1069,7 +1161,8 @@ def child_main(argv: list[str]) -> int:
 # ----------------------------------------------------------------------------- the command line
 
 
-def add_compare_arguments(parser: argparse.ArgumentParser, *, messages_flag: bool = True) -> None:
+def add_compare_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *,
+                          messages_flag: bool = True) -> None:
     """Options shared by bench/compare.py and ``waterdrop bench --compare``."""
     parser.add_argument("--rounds", type=int, help=f"alternating rounds (default "
                         f"{DEFAULTS['rounds']}, --quick {QUICK['rounds']})")

@@ -67,7 +67,12 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in DEFAULTS}
-        data["oauth"] = {"token_provider_listener": self.oauth.token_provider_listener}
+        if hasattr(self.oauth, "token_provider_listener"):
+            data["oauth"] = {"token_provider_listener": self.oauth.token_provider_listener}
+        else:
+            from waterdrop.contracts.config import _INVALID
+
+            data["oauth"] = _INVALID
         return data
 
     def __repr__(self) -> str:

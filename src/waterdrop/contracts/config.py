@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import Any
 
@@ -31,12 +32,24 @@ _AT_LEAST_ONE = (
 )
 
 
+_MAX_MS = 2**62  # far beyond any real timeout, and still a C long long once converted
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < _MAX_MS
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+    """A finite real number (no bool, NaN or infinity) small enough for librdkafka's ints."""
+    return (
+        isinstance(value, Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < _MAX_MS
+    )
+
+
+_INVALID = object()  # what Config.as_dict reports for an oauth setting that is not a namespace
 
 
 def c_string(text: str) -> bool:
@@ -62,6 +75,15 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
     for name in ("logger", "monitor", "client_class"):
         if data.get(name) is None:
             errors[name] = CONFIG[f"{name}_format"]
+    if data.get("client_class") is not None and not callable(data["client_class"]):
+        errors["client_class"] = CONFIG["client_class_callable"]
+    middleware = data.get("middleware")
+    if middleware is not None and not (
+        callable(getattr(middleware, "run", None)) and callable(getattr(middleware, "run_many", None))
+    ):
+        errors["middleware"] = CONFIG["middleware_format"]
+    if data.get("oauth") is _INVALID:
+        errors["oauth"] = CONFIG["oauth_format"]
     from waterdrop.instrumentation.monitor import Monitor
 
     if data.get("monitor") is not None and not isinstance(data["monitor"], Monitor):
@@ -89,7 +111,8 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
     value = data.get("statistics_decorator")
     if value is not None and not callable(value):
         errors["statistics_decorator"] = CONFIG["statistics_decorator_format"]
-    listener = (data.get("oauth") or {}).get("token_provider_listener")
+    oauth = data.get("oauth")
+    listener = oauth.get("token_provider_listener") if isinstance(oauth, dict) else None
     if listener is not False and listener is not None and not callable(
         getattr(listener, "on_oauthbearer_token_refresh", None)
     ):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import Any
 
-from waterdrop.contracts.config import c_string
+from waterdrop.contracts.config import _is_number, c_string
 from waterdrop.contracts.messages import VARIANT
 from waterdrop.errors import VariantInvalidError
 
@@ -29,11 +28,7 @@ def validate(
     topic_config: Any, max_wait_timeout: Any, *, idempotent: bool, transactional: bool
 ) -> None:
     errors: dict[str, str] = {}
-    if (
-        not isinstance(max_wait_timeout, Real)
-        or isinstance(max_wait_timeout, bool)
-        or max_wait_timeout < 0
-    ):
+    if not _is_number(max_wait_timeout) or max_wait_timeout < 0:
         errors["max_wait_timeout"] = VARIANT["max_wait_timeout_format"]
     if not isinstance(topic_config, dict):
         errors["topic_config"] = VARIANT["topic_config_format"]

@@ -119,9 +119,12 @@ class Producer(ProducerBase):
                 raise TypeError("setup() takes a configure(config) callable or keyword settings")
             configure(config)
         for name, value in settings.items():
-            if name == "oauth" and isinstance(value, Mapping):
-                for key, val in value.items():
-                    setattr(config.oauth, key, val)
+            if name == "oauth":
+                if isinstance(value, Mapping):
+                    for key, val in value.items():
+                        setattr(config.oauth, key, val)
+                else:
+                    config.oauth = value  # refused by the contract below
                 continue
             setattr(config, name, value)
         given_kafka = config.kafka
