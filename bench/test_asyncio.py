@@ -17,6 +17,8 @@ Measured:
   (100,000 tasks that each suspend once on a future, no Kafka); (B) one task with 100,000
   produces in flight, awaiting each delivery in turn. aiokafka gets ``max_batch_size`` equal to
   librdkafka's ``batch.size`` default (1 MB); one more row shows it with its own 16 KB default.
+  Each throughput figure is the best of ``ROUNDS`` rounds (other work on a shared machine only
+  ever slows a round down).
 
 Speed is reported, never asserted.
 """
@@ -40,6 +42,7 @@ PAYLOAD = b"x" * 100
 MESSAGES = 100_000
 LATENCY_SAMPLES = 400
 CONFLUENT_LATENCY_SAMPLES = 6
+ROUNDS = 3  # throughput: the best of this many rounds
 RESULTS: dict[str, dict[str, Any]] = {}
 
 
@@ -316,27 +319,39 @@ def run_latency(bootstrap: str, topic: str, out: dict[str, Any]) -> None:
         row["confluent-kafka AIOProducer (defaults)"] = confluent or "not installed"
 
 
+def _best(measure: Callable[[], Any]) -> Any:
+    """The best of ROUNDS rounds: on a shared machine interference only ever slows a round."""
+    rounds = [measure() for _ in range(ROUNDS)]
+    if any(not isinstance(r, dict) for r in rounds):
+        return rounds[0]
+    return max(rounds, key=lambda r: r["msgs_per_s"])
+
+
 def run_throughput(bootstrap: str, topic: str, out: dict[str, Any]) -> None:
     row = out.setdefault("throughput A: 100,000 tasks, each awaits one produce", {})
-    row["asyncio floor (100,000 tasks suspending once, no Kafka)"] = asyncio_floor()
-    row["waterdrop (per-batch wake-up)"] = waterdrop_throughput(bootstrap, topic, "tasks")
-    row["waterdrop (per-handle wake-up)"] = waterdrop_throughput(
-        bootstrap, topic, "tasks", per_handle=True)
-    row["uvloop floor"] = asyncio_floor("uvloop")
-    row["waterdrop, uvloop"] = waterdrop_throughput(bootstrap, topic, "tasks", loop="uvloop")
-    row["aiokafka"] = aiokafka_throughput(bootstrap, topic, "tasks")
+    row["asyncio floor (100,000 tasks suspending once, no Kafka)"] = _best(asyncio_floor)
+    row["waterdrop (per-batch wake-up)"] = _best(
+        lambda: waterdrop_throughput(bootstrap, topic, "tasks"))
+    row["waterdrop (per-handle wake-up)"] = _best(
+        lambda: waterdrop_throughput(bootstrap, topic, "tasks", per_handle=True))
+    row["uvloop floor"] = _best(lambda: asyncio_floor("uvloop"))
+    row["waterdrop, uvloop"] = _best(
+        lambda: waterdrop_throughput(bootstrap, topic, "tasks", loop="uvloop"))
+    row["aiokafka"] = _best(lambda: aiokafka_throughput(bootstrap, topic, "tasks"))
     row["aiokafka, its default max_batch_size (16 KB), 10,000 messages"] = aiokafka_throughput(
         bootstrap, topic, "tasks", max_batch_size=16_384, messages=10_000)
     row["confluent-kafka AIOProducer"] = (
-        confluent_aio_throughput(bootstrap, topic, "tasks") or "not installed")
+        _best(lambda: confluent_aio_throughput(bootstrap, topic, "tasks")) or "not installed")
     row = out.setdefault("throughput B: one task, 100,000 in flight, each awaited", {})
-    row["waterdrop (per-batch wake-up)"] = waterdrop_throughput(bootstrap, topic, "inflight")
-    row["waterdrop (per-handle wake-up)"] = waterdrop_throughput(
-        bootstrap, topic, "inflight", per_handle=True)
-    row["waterdrop, uvloop"] = waterdrop_throughput(bootstrap, topic, "inflight", loop="uvloop")
-    row["aiokafka"] = aiokafka_throughput(bootstrap, topic, "inflight")
+    row["waterdrop (per-batch wake-up)"] = _best(
+        lambda: waterdrop_throughput(bootstrap, topic, "inflight"))
+    row["waterdrop (per-handle wake-up)"] = _best(
+        lambda: waterdrop_throughput(bootstrap, topic, "inflight", per_handle=True))
+    row["waterdrop, uvloop"] = _best(
+        lambda: waterdrop_throughput(bootstrap, topic, "inflight", loop="uvloop"))
+    row["aiokafka"] = _best(lambda: aiokafka_throughput(bootstrap, topic, "inflight"))
     row["confluent-kafka AIOProducer"] = (
-        confluent_aio_throughput(bootstrap, topic, "inflight") or "not installed")
+        _best(lambda: confluent_aio_throughput(bootstrap, topic, "inflight")) or "not installed")
 
 
 def format_results(results: dict[str, dict[str, Any]]) -> list[str]:

@@ -5,7 +5,10 @@
 The poller thread runs the callbacks of a drained delivery batch one after the other (with the
 GIL); the waker appends each handle to the loop's ready queue and schedules **one**
 ``loop.call_soon_threadsafe(drain)`` for the whole run: the loop is woken once per delivery
-batch, not once per message, and settles every future of the batch in one callback.
+batch, not once per message, and settles every future of the batch in one callback. (With a
+core that has ``DeliveryHandle._set_waker``, the poller hands the waker all of a batch's
+handles in one ``push_many`` call instead of one callback each.) A handle that is resolved
+already needs neither: it is awaited through a coroutine that returns at once.
 
 Thread-safety: only the ready queue (a deque) and the ``scheduled`` flag cross threads. The
 poller appends then reads the flag; the loop clears the flag then empties the queue, so a
@@ -43,7 +46,6 @@ _get_running_loop = asyncio.get_running_loop
 #: The core can hand a loop's handles over once per delivery batch (``_set_waker`` /
 #: ``push_many``) instead of one callback per handle; used when it has that hook.
 _BATCHED = hasattr(_core.DeliveryHandle, "_set_waker")
-_Future = asyncio.Future
 
 
 class _Group:

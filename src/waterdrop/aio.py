@@ -47,7 +47,7 @@ from waterdrop.errors import (
     WaitTimeoutError,
 )
 from waterdrop.producer import Producer as SyncProducer
-from waterdrop.producer.variant import CURRENT_VARIANT
+from waterdrop._core import CURRENT_VARIANT
 
 __all__ = ["Producer", "Variant", "Transaction", "wait", "wait_all"]
 
@@ -386,7 +386,8 @@ class _Dispatch:
             target = self._target()
             return self._handoff_many(owner._solo_handoff, batch,
                                       lambda: target.produce_many_async(batch))
-        return self._many(messages, sync=False)  # type: ignore[return-value]
+        handles: list[Any] = self._many(messages, sync=False)
+        return handles
 
     async def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Send every message and await all of them; return their (final) handles.
@@ -397,9 +398,11 @@ class _Dispatch:
         if owner._transactional and self._solo():
             batch = list(messages)
             target = self._target()
-            return await owner._solo_handoff.call(
+            done: list[Any] = await owner._solo_handoff.call(
                 self._scoped(lambda: target.produce_many_sync(batch)))
-        return await self._many(messages, sync=True)  # type: ignore[no-any-return]
+            return done
+        handles: list[Any] = await self._many(messages, sync=True)
+        return handles
 
     def _many(self, messages: Iterable[Mapping[str, Any]], sync: bool) -> Any:
         """``waterdrop.Producer._produce_many`` with the dispatch on the loop and the wait
@@ -433,8 +436,9 @@ class _Dispatch:
         def in_thread() -> list[Any]:
             more: list[Any] = []
             try:
-                return producer._dispatch_many(  # type: ignore[no-any-return]
+                sent: list[Any] = producer._dispatch_many(
                     producer._get_client(), rest, variant, method, more)
+                return sent
             except BaseException as failure:
                 failure.dispatched = more  # type: ignore[attr-defined]
                 if not sync and isinstance(failure, _FLOW_ERRORS):
@@ -733,7 +737,7 @@ class Producer(_Dispatch):
             raise TransactionalOffsetInvalidError({"offset_metadata": "must be string or nil"})
         start = time.monotonic()
         client = producer._client
-        timeout = int(producer.current_variant.max_wait_timeout)
+        timeout = int(self._sync_variant().max_wait_timeout)
 
         def send() -> None:
             transactions._command(
