@@ -1,13 +1,14 @@
 """Every public name of waterdrop, used the way an application would, under ``mypy --strict``.
 
 Checked by tests/typing/test_typing.py (mypy on this file against the *installed* package,
-then each ``reveal_type(...)  # R: <type>`` compared with what mypy reveals). Nothing here runs
+then each ``reveal_type(...)  # R: <type>`` compared with what mypy reveals; ``builtins.``
+prefixes are ignored, as mypy versions differ in printing them). Nothing here runs
 at import: the bodies are functions that are never called, so importing this module is
 harmless.
 
 A public name is one listed in the ``__all__`` of a public module (no leading underscore);
-the test fails when one is not imported and used here, so a new public name needs a line
-here too.
+the test fails when one (or the same object under another public module) is not imported
+and used here, so a new public name needs a line here too.
 """
 
 from __future__ import annotations
@@ -89,40 +90,40 @@ from waterdrop.testing import MockCluster
 
 
 def versions() -> None:
-    reveal_type(__version__)  # R: builtins.str
-    reveal_type(waterdrop.__version__)  # R: builtins.str
-    reveal_type(librdkafka_version())  # R: builtins.str
+    reveal_type(__version__)  # R: str
+    reveal_type(waterdrop.__version__)  # R: str
+    reveal_type(librdkafka_version())  # R: str
 
 
 def produce(cluster: MockCluster) -> None:
-    reveal_type(cluster.bootstrap_servers)  # R: builtins.str
+    reveal_type(cluster.bootstrap_servers)  # R: str
     cluster.create_topic("orders", partitions=3)
     producer = Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers})
-    reveal_type(producer.setup)  # R: def (configure: def (Any) -> Any | None =, /, **settings: Any) -> waterdrop.producer.Producer
+    reveal_type(Producer().setup(kafka={"bootstrap.servers": cluster.bootstrap_servers}))  # R: waterdrop.producer.Producer
     handle = producer.produce_async(topic="orders", payload=b"{}", key="k")
     reveal_type(handle)  # R: waterdrop._core.DeliveryHandle
-    reveal_type(handle.pending)  # R: builtins.bool
+    reveal_type(handle.pending)  # R: bool
     report = handle.wait()
     reveal_type(report)  # R: waterdrop._core.DeliveryReport
-    reveal_type(report.topic)  # R: builtins.str
-    reveal_type(report.partition)  # R: builtins.int
-    reveal_type(report.offset)  # R: builtins.int
+    reveal_type(report.topic)  # R: str
+    reveal_type(report.partition)  # R: int
+    reveal_type(report.offset)  # R: int
     reveal_type(report.error)  # R: waterdrop.errors.KafkaError | None
     reveal_type(report.label)  # R: Any
     reveal_type(handle.report())  # R: waterdrop._core.DeliveryReport | None
     producer.produce_sync({"topic": "orders", "payload": b"{}"})
     producer.produce_many_sync([{"topic": "orders", "payload": b"1"}])
-    reveal_type(producer.produce_many_async([{"topic": "orders", "payload": b"2"}]))  # R: builtins.list[Any]
-    reveal_type(producer.partition_count("orders"))  # R: builtins.int
-    reveal_type(producer.queue_size)  # R: builtins.int
+    reveal_type(producer.produce_many_async([{"topic": "orders", "payload": b"2"}]))  # R: list[waterdrop._core.DeliveryHandle]
+    reveal_type(producer.partition_count("orders"))  # R: int
+    reveal_type(producer.queue_size)  # R: int
     reveal_type(producer.status)  # R: waterdrop.producer.status.Status
-    reveal_type(producer.status.active)  # R: builtins.bool
-    reveal_type(producer.transactional)  # R: builtins.bool
+    reveal_type(producer.status.active)  # R: bool
+    reveal_type(producer.transactional)  # R: bool
     reveal_type(producer.variant(topic_config={"acks": 1}))  # R: waterdrop.producer.variant.Variant
     reveal_type(producer.current_variant)  # R: waterdrop.producer.variant.Variant | None
     producer.tags.add("env", "test")
     reveal_type(producer.tags)  # R: waterdrop.producer.Tags
-    reveal_type(producer.disconnect())  # R: builtins.bool
+    reveal_type(producer.disconnect())  # R: bool
     producer.close()
     assert Status.CLOSED is StatusFromPackage.CLOSED
     assert ProducerFromPackage is Producer
@@ -135,7 +136,7 @@ def produce(cluster: MockCluster) -> None:
 
 def reports() -> None:
     report = DeliveryReport("orders", partition=0, offset=1)
-    reveal_type(report.latency_ms)  # R: builtins.float
+    reveal_type(report.latency_ms)  # R: float
     handles: list[DeliveryHandle] = []
     del handles
 
@@ -143,9 +144,9 @@ def reports() -> None:
 def use_clients() -> None:
     producer = Producer(kafka={"bootstrap.servers": "unused:9092"}, client_class=Buffered)
     producer.produce_sync(topic="orders", payload=b"{}")
-    buffered = Buffered()
-    reveal_type(buffered.messages_for("orders"))  # R: builtins.list[builtins.dict[builtins.str, Any]]
-    reveal_type(Dummy().flush())  # R: builtins.bool
+    buffered = Buffered(producer)
+    reveal_type(buffered.messages_for("orders"))  # R: list[dict[str, Any]]
+    reveal_type(Dummy(producer).flush())  # R: bool
     client_classes: list[type[Any]] = [Rdkafka, Dummy, Buffered, clients.Dummy]
     del client_classes
 
@@ -156,13 +157,13 @@ def handle_errors(producer: Producer) -> None:
     except MessageInvalidError as exc:
         reveal_type(exc)  # R: waterdrop.errors.MessageInvalidError
     except KafkaError as exc:
-        reveal_type(exc.code)  # R: builtins.str
-        reveal_type(exc.fatal)  # R: builtins.bool
-        reveal_type(exc.retryable)  # R: builtins.bool
+        reveal_type(exc.code)  # R: str
+        reveal_type(exc.fatal)  # R: bool
+        reveal_type(exc.retryable)  # R: bool
     except ProduceManyError as exc:
         reveal_type(exc)  # R: waterdrop.errors.ProduceManyError
     except ProduceError as exc:
-        reveal_type(exc.cause)  # R: builtins.BaseException | None
+        reveal_type(exc.cause)  # R: BaseException | None
     except (ProducerClosedError, WaitTimeoutError, ConfigurationInvalidError) as exc:
         reveal_type(exc)  # R: waterdrop.errors.ProducerClosedError | waterdrop.errors.WaitTimeoutError | waterdrop.errors.ConfigurationInvalidError
     except Error as exc:
@@ -200,11 +201,11 @@ def instrument(producer: Producer) -> None:
     producer.monitor.subscribe("message.acknowledged", on_delivered)
     monitor.subscribe("producer.created", on_delivered)
     own = Monitor()
-    reveal_type(own.available_events)  # R: builtins.tuple[builtins.str, ...]
-    reveal_type(own.listening("message.produced_async"))  # R: builtins.bool
+    reveal_type(own.available_events)  # R: tuple[str, ...]
+    reveal_type(own.listening("message.produced_async"))  # R: bool
     own.subscribe(LoggerListener(logging.getLogger("waterdrop")))
     decorate = StatisticsDecorator()
-    reveal_type(decorate({"txmsgs": 1}))  # R: builtins.dict[builtins.str, Any]
+    reveal_type(decorate({"txmsgs": 1}))  # R: dict[str, Any]
     names: list[str] = [*EVENTS, *CLASS_EVENTS]
     del names
     own.subscribe(OpenTelemetryListener())
@@ -217,15 +218,15 @@ def pools() -> None:
         config.kafka = {"bootstrap.servers": "unused:9092"}
 
     own = ConnectionPool(size=2, timeout=1_000, configure=configure)
-    reveal_type(own.size)  # R: builtins.int
-    reveal_type(own.stats())  # R: builtins.dict[builtins.str, builtins.int]
+    reveal_type(own.size)  # R: int
+    reveal_type(own.stats())  # R: dict[str, int]
     with own.producer() as producer:
         reveal_type(producer)  # R: waterdrop.producer.Producer
     own.shutdown()
     reveal_type(setup(size=1, configure=configure))  # R: waterdrop.connection_pool.ConnectionPool
     reveal_type(pool())  # R: waterdrop.connection_pool.ConnectionPool | None
-    reveal_type(active())  # R: builtins.bool
-    reveal_type(stats())  # R: builtins.dict[builtins.str, builtins.int] | None
+    reveal_type(active())  # R: bool
+    reveal_type(stats())  # R: dict[str, int] | None
     with with_producer() as lent:
         reveal_type(lent)  # R: waterdrop.producer.Producer
     with transaction() as in_tx:
@@ -243,7 +244,7 @@ async def with_asyncio(cluster: MockCluster) -> None:
     await wait(handle)
     await wait_all([handle])
     await producer.produce_sync(topic="orders", payload=b"{}")
-    reveal_type(await producer.partition_count("orders"))  # R: builtins.int
+    reveal_type(await producer.partition_count("orders"))  # R: int
     variant = producer.variant(topic_config={"acks": 1})
     reveal_type(variant)  # R: waterdrop.aio.Variant
     async_variant: AsyncVariant = variant

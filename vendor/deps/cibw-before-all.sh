@@ -12,7 +12,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-: "${WATERDROP_DEPS_PREFIX:?set WATERDROP_DEPS_PREFIX (pyproject.toml [tool.cibuildwheel.*] environment)}"
+# The same defaults as pyproject.toml's [tool.cibuildwheel.*] environment.
+if [ "$(uname -s)" = Darwin ]; then
+    WATERDROP_DEPS_PREFIX=${WATERDROP_DEPS_PREFIX:-/tmp/waterdrop-deps}
+else
+    WATERDROP_DEPS_PREFIX=${WATERDROP_DEPS_PREFIX:-/opt/waterdrop-deps}
+fi
 
 if command -v dnf >/dev/null || command -v yum >/dev/null; then
     # manylinux_2_28 (AlmaLinux 8). OpenSSL's Configure needs these perl modules.
