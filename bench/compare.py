@@ -40,7 +40,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="ignore $KAFKA_BOOTSTRAP_SERVERS (MockCluster only)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--output", help="also write the JSON report to this file")
+    parser.add_argument("--combine", nargs="+", metavar="REPORT.json",
+                        help="run nothing: pool the rounds of earlier --output reports and "
+                        "print their table (medians over every round of every run)")
     args = parser.parse_args(argv)
+    if args.combine:
+        reports = []
+        for path in args.combine:
+            with open(path) as f:
+                reports.append(json.load(f))
+        report = B.combine_reports(reports)
+        print(json.dumps(report) if args.json else B.format_report(report))
+        return 0
     if args.c_program is None:
         args.c_program = os.path.join(HERE, "c", "produce_bench")
     opts = B.options_from_args(args)

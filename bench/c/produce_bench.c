@@ -13,7 +13,9 @@
  * after the produce loop (no flush, nothing delivered: only the enqueue path is counted).
  *
  * A warm-up message is produced and flushed before timing (connections up, metadata known).
- * With ROUNDS > 1 the producer is reused and each round is timed separately. Prints one
+ * With ROUNDS > 1 the producer is reused and each round is timed separately. With ROUNDS
+ * "stdin" it prints "ready", then runs one round per line read from stdin until EOF (so a
+ * harness can alternate rounds with another client against one warm producer). Prints one
  * human line per round and one JSON line per round:
  *   {"client":"c","round":1,"messages":N,"size":S,"seconds":T,"msgs_per_s":R,"failed":F}
  *
@@ -44,6 +46,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void) { /* every thread of this process */
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -78,7 +86,8 @@ int main(int argc, char **argv) {
     const char *topic = argv[2];
     long long count = atoll(argv[3]);
     size_t size = (size_t)atoll(argv[4]);
-    int rounds = argc > 5 ? atoi(argv[5]) : 1;
+    int from_stdin = argc > 5 && strcmp(argv[5], "stdin") == 0;
+    int rounds = from_stdin ? 1 : (argc > 5 ? atoi(argv[5]) : 1);
     if (count < 1 || rounds < 1) {
         fprintf(stderr, "produce_bench: COUNT and ROUNDS must be >= 1\n");
         return 2;
@@ -134,9 +143,16 @@ int main(int argc, char **argv) {
     int exit_after_loop = getenv("PRODUCE_BENCH_EXIT_AFTER_LOOP") != NULL &&
                           *getenv("PRODUCE_BENCH_EXIT_AFTER_LOOP") == '1';
     int failed_any = 0;
-    for (int round = 1; round <= rounds; round++) {
+    char line[256];
+    if (from_stdin) {
+        printf("ready\n");
+        fflush(stdout);
+    }
+    for (int round = 1; from_stdin || round <= rounds; round++) {
+        if (from_stdin && !fgets(line, sizeof(line), stdin))
+            break;
         delivered_ok = delivered_err = 0;
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         for (long long i = 0; i < count; i++) {
             if (produce_one(rk, rkt, payload, size))
                 return 1;
@@ -150,7 +166,7 @@ int main(int argc, char **argv) {
             _exit(0);
         }
         rd_kafka_resp_err_t ferr = rd_kafka_flush(rk, 300000);
-        double dt = now_s() - t0;
+        double dt = now_s() - t0, cpu = cpu_s() - c0;
         long long failed = count - delivered_ok;
         if (ferr || failed)
             failed_any = 1;
@@ -158,8 +174,9 @@ int main(int argc, char **argv) {
         printf("c librdkafka %s: %lld x %zu B in %.3f s = %.0f msgs/s (failed %lld)\n",
                rd_kafka_version_str(), count, size, dt, rate, failed);
         printf("{\"client\":\"c\",\"librdkafka\":\"%s\",\"round\":%d,\"messages\":%lld,"
-               "\"size\":%zu,\"seconds\":%.6f,\"msgs_per_s\":%.1f,\"failed\":%lld}\n",
-               rd_kafka_version_str(), round, count, size, dt, rate, failed);
+               "\"size\":%zu,\"seconds\":%.6f,\"cpu_seconds\":%.6f,\"msgs_per_s\":%.1f,"
+               "\"failed\":%lld}\n",
+               rd_kafka_version_str(), round, count, size, dt, cpu, rate, failed);
         fflush(stdout);
     }
 

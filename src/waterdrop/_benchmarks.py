@@ -347,23 +347,23 @@ def warm_up(wd: Any, ck: Any, topic: str) -> None:
             raise RuntimeError(f"confluent-kafka warm-up failed: {errors}")
 
 
-def run_wd_async(producer: Any, topic: str, n: int) -> float:
+def run_wd_async(producer: Any, topic: str, n: int) -> tuple[float, float]:
     """produce_async n times, then wait for every handle; seconds."""
     produce = producer.produce_async
     payload = PAYLOAD
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     handles = [produce(topic=topic, payload=payload) for _ in range(n)]
     for handle in handles:
         handle.wait()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def run_wd_many(producer: Any, topic: str, n: int, batch: int) -> float:
+def run_wd_many(producer: Any, topic: str, n: int, batch: int) -> tuple[float, float]:
     """produce_many_async in batches, then wait for every handle; seconds. The batch list is
     built before the clock starts (10,000 distinct dicts, reused for every call)."""
     messages = [{"topic": topic, "payload": PAYLOAD} for _ in range(batch)]
     produce_many = producer.produce_many_async
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     handles: list[Any] = []
     remaining = n
     while remaining > 0:
@@ -372,10 +372,10 @@ def run_wd_many(producer: Any, topic: str, n: int, batch: int) -> float:
         remaining -= len(chunk)
     for handle in handles:
         handle.wait()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def run_ck_callback(producer: Any, topic: str, n: int) -> float:
+def run_ck_callback(producer: Any, topic: str, n: int) -> tuple[float, float]:
     """confluent-kafka: produce() + on_delivery + poll(0) per message, final flush(); seconds."""
     delivered = 0
     failed = 0
@@ -390,18 +390,18 @@ def run_ck_callback(producer: Any, topic: str, n: int) -> float:
     produce = producer.produce
     poll = producer.poll
     payload = PAYLOAD
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         produce(topic, payload, on_delivery=on_delivery)
         poll(0)
     producer.flush()
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started, time.process_time() - cpu
     if delivered != n:
         raise RuntimeError(f"confluent-kafka: {delivered} of {n} delivered, {failed} failed")
     return elapsed
 
 
-def run_ck_batch(producer: Any, topic: str, n: int, batch: int) -> float:
+def run_ck_batch(producer: Any, topic: str, n: int, batch: int) -> tuple[float, float]:
     """confluent-kafka produce_batch() in batches + on_delivery, poll(0) per batch, flush()."""
     delivered = 0
 
@@ -411,36 +411,64 @@ def run_ck_batch(producer: Any, topic: str, n: int, batch: int) -> float:
             delivered += 1
 
     template = [{"value": PAYLOAD} for _ in range(batch)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     remaining = n
     while remaining > 0:
         size = min(batch, remaining)
-        # produce_batch writes an '_error' key into failed dicts: hand it fresh copies.
-        queued = producer.produce_batch(topic, [dict(m) for m in template[:size]],
+        # produce_batch adds an '_error' key to failed dicts only; none fail here (counted).
+        queued = producer.produce_batch(topic, template if size == batch else template[:size],
                                         on_delivery=on_delivery)
         if queued != size:
             raise RuntimeError(f"confluent-kafka produce_batch queued {queued} of {size}")
         producer.poll(0)
         remaining -= size
     producer.flush()
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started, time.process_time() - cpu
     if delivered != n:
         raise RuntimeError(f"confluent-kafka produce_batch: {delivered} of {n} delivered")
     return elapsed
 
 
-def run_c(program: str, bootstrap: str, topic: str, n: int) -> tuple[float, str]:
-    """One round of bench/c/produce_bench in a subprocess; its own timing (warm-up excluded)."""
-    out = subprocess.run([program, bootstrap, topic, str(n), str(PAYLOAD_SIZE), "1"],
-                         check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         timeout=600)
-    for line in out.stdout.splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record["failed"]:
-                raise RuntimeError(f"C program: {record['failed']} messages failed")
-            return float(record["seconds"]), record.get("librdkafka", "?")
-    raise RuntimeError(f"C program printed no JSON line: {out.stdout!r} {out.stderr!r}")
+class CProgram:
+    """bench/c/produce_bench kept running (warm, connected) between rounds: one round per
+    line on its stdin, so its rounds alternate with the other client's like theirs do."""
+
+    def __init__(self, program: str, bootstrap: str, topic: str, n: int) -> None:
+        self.process = subprocess.Popen(
+            [program, bootstrap, topic, str(n), str(PAYLOAD_SIZE), "stdin"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        ready = self.process.stdout.readline().strip()  # type: ignore[union-attr]
+        if ready != "ready":
+            self.close()
+            raise RuntimeError(f"C program did not start (said {ready!r})")
+        self.version = "?"
+
+    def round(self) -> tuple[float, float]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"C program exited ({self.process.wait()})")
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record["failed"]:
+                    raise RuntimeError(f"C program: {record['failed']} messages failed")
+                self.version = record.get("librdkafka", "?")
+                return float(record["seconds"]), float(record.get("cpu_seconds", "nan"))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def find_c_program(explicit: str | None = None) -> str | None:
@@ -459,10 +487,15 @@ def _summary(values: list[float]) -> dict[str, Any]:
     return {"median": statistics.median(values), "rounds": values}
 
 
-def _rate_summary(seconds: list[float], n: int) -> dict[str, Any]:
-    rates = [n / s for s in seconds]
+def _rate_summary(timings: list[tuple[float, float]], n: int) -> dict[str, Any]:
+    """Rounds of (wall seconds, process CPU seconds): msgs/s (wall) and CPU µs per message
+    (every thread of the client's process; steadier than wall time on a loaded machine)."""
+    rates = [n / wall for wall, _ in timings]
+    cpu_us = [cpu * 1e6 / n for _, cpu in timings]
     return {"msgs_per_s": statistics.median(rates), "rounds_msgs_per_s": [round(r) for r in rates],
-            "rounds_seconds": [round(s, 4) for s in seconds]}
+            "rounds_seconds": [round(wall, 4) for wall, _ in timings],
+            "cpu_us_per_msg": statistics.median(cpu_us),
+            "rounds_cpu_us_per_msg": [round(c, 3) for c in cpu_us]}
 
 
 def scenario_async(target: Target, opts: dict[str, Any]) -> dict[str, Any]:
@@ -473,19 +506,20 @@ def scenario_async(target: Target, opts: dict[str, Any]) -> dict[str, Any]:
         warm_up(wd, ck, TOPIC)
         run_wd_async(wd, TOPIC, max(1, n // 10))
         run_ck_callback(ck, TOPIC, max(1, n // 10))
-        wd_s: list[float] = []
-        ck_s: list[float] = []
+        wd_s: list[tuple[float, float]] = []
+        ck_s: list[tuple[float, float]] = []
         for r in range(rounds):
             wd_s.append(run_wd_async(wd, TOPIC, n))
             ck_s.append(run_ck_callback(ck, TOPIC, n))
-            log(f"  [{target.name}] async round {r + 1}/{rounds}: waterdrop {n / wd_s[-1]:,.0f}"
-                f" msg/s, confluent {n / ck_s[-1]:,.0f} msg/s")
+            log(f"  [{target.name}] async round {r + 1}/{rounds}: waterdrop "
+                f"{n / wd_s[-1][0]:,.0f} msg/s, confluent {n / ck_s[-1][0]:,.0f} msg/s")
     finally:
         wd.close()
         ck.flush(30)
     out = {"waterdrop": _rate_summary(wd_s, n), "confluent": _rate_summary(ck_s, n),
            "messages": n, "bar": 2.0}
     out["ratio"] = out["waterdrop"]["msgs_per_s"] / out["confluent"]["msgs_per_s"]
+    out["cpu_ratio"] = out["confluent"]["cpu_us_per_msg"] / out["waterdrop"]["cpu_us_per_msg"]
     out["pass"] = out["ratio"] >= out["bar"]
     return out
 
@@ -495,33 +529,37 @@ def scenario_many(target: Target, opts: dict[str, Any]) -> dict[str, Any]:
     program = opts.get("c_program")
     wd = waterdrop_producer(target.bootstrap)
     ck = confluent_producer(target.bootstrap)
+    c = CProgram(program, target.bootstrap, TOPIC, n) if program else None
     try:
         warm_up(wd, ck, TOPIC)
         run_wd_many(wd, TOPIC, max(1, n // 10), batch)
         run_ck_batch(ck, TOPIC, max(1, n // 10), batch)
-        wd_s: list[float] = []
-        c_s: list[float] = []
-        ck_s: list[float] = []
-        c_version = "?"
+        if c is not None:
+            c.round()  # its warm-up round, like the two others'
+        wd_s: list[tuple[float, float]] = []
+        c_s: list[tuple[float, float]] = []
+        ck_s: list[tuple[float, float]] = []
         for r in range(rounds):
             wd_s.append(run_wd_many(wd, TOPIC, n, batch))
-            if program:
-                seconds, c_version = run_c(program, target.bootstrap, TOPIC, n)
-                c_s.append(seconds)
+            if c is not None:
+                c_s.append(c.round())
             ck_s.append(run_ck_batch(ck, TOPIC, n, batch))
-            log(f"  [{target.name}] many round {r + 1}/{rounds}: waterdrop {n / wd_s[-1]:,.0f}"
-                + (f", C {n / c_s[-1]:,.0f}" if program else "")
-                + f", confluent produce_batch {n / ck_s[-1]:,.0f} msg/s")
+            log(f"  [{target.name}] many round {r + 1}/{rounds}: waterdrop "
+                f"{n / wd_s[-1][0]:,.0f}" + (f", C {n / c_s[-1][0]:,.0f}" if c else "")
+                + f", confluent produce_batch {n / ck_s[-1][0]:,.0f} msg/s")
     finally:
         wd.close()
         ck.flush(30)
+        if c is not None:
+            c.close()
     out: dict[str, Any] = {"waterdrop": _rate_summary(wd_s, n), "messages": n, "batch": batch,
                            "bar": 0.75, "confluent_produce_batch": _rate_summary(ck_s, n)}
     if program:
         out["c"] = _rate_summary(c_s, n)
         out["c"]["program"] = program
-        out["c"]["librdkafka"] = c_version
+        out["c"]["librdkafka"] = c.version if c is not None else "?"
         out["ratio"] = out["waterdrop"]["msgs_per_s"] / out["c"]["msgs_per_s"]
+        out["cpu_ratio"] = out["c"]["cpu_us_per_msg"] / out["waterdrop"]["cpu_us_per_msg"]
         out["pass"] = out["ratio"] >= out["bar"]
     else:
         out["c"] = None
@@ -694,6 +732,16 @@ def run_comparison(opts: dict[str, Any], *, mock: bool = True, real: str | None 
     return report
 
 
+def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    rates = [x for p in parts for x in p["rounds_msgs_per_s"]]
+    out: dict[str, Any] = {"msgs_per_s": statistics.median(rates), "rounds_msgs_per_s": rates}
+    cpu = [x for p in parts for x in p.get("rounds_cpu_us_per_msg", [])]
+    if cpu:
+        out["cpu_us_per_msg"] = statistics.median(cpu)
+        out["rounds_cpu_us_per_msg"] = cpu
+    return out
+
+
 def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Several runs' reports as one: rounds pooled, medians over all of them (the flatness
     run with the median change stands for all, every run's change listed)."""
@@ -712,9 +760,11 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         if ok:
             a: dict[str, Any] = {"messages": ok[0]["messages"], "bar": 2.0}
             for client in ("waterdrop", "confluent"):
-                rates = [x for t in ok for x in t[client]["rounds_msgs_per_s"]]
-                a[client] = {"msgs_per_s": med(rates), "rounds_msgs_per_s": rates}
+                a[client] = _pool([t[client] for t in ok])
             a["ratio"] = a["waterdrop"]["msgs_per_s"] / a["confluent"]["msgs_per_s"]
+            if a["waterdrop"].get("cpu_us_per_msg") and a["confluent"].get("cpu_us_per_msg"):
+                a["cpu_ratio"] = (a["confluent"]["cpu_us_per_msg"]
+                                  / a["waterdrop"]["cpu_us_per_msg"])
             a["pass"] = a["ratio"] >= 2.0
             a["ratio_per_run"] = [t["ratio"] for t in ok]
             target["async"] = a
@@ -723,11 +773,12 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
             m: dict[str, Any] = {"messages": ok[0]["messages"], "batch": ok[0]["batch"],
                                  "bar": 0.75}
             for client in ("waterdrop", "confluent_produce_batch", "c"):
-                rates = [x for t in ok if t.get(client) for x in t[client]["rounds_msgs_per_s"]]
-                m[client] = {"msgs_per_s": med(rates), "rounds_msgs_per_s": rates} if rates \
-                    else None
+                parts = [t[client] for t in ok if t.get(client)]
+                m[client] = _pool(parts) if parts else None
             if m["c"]:
                 m["ratio"] = m["waterdrop"]["msgs_per_s"] / m["c"]["msgs_per_s"]
+                if m["waterdrop"].get("cpu_us_per_msg") and m["c"].get("cpu_us_per_msg"):
+                    m["cpu_ratio"] = m["c"]["cpu_us_per_msg"] / m["waterdrop"]["cpu_us_per_msg"]
                 m["pass"] = m["ratio"] >= 0.75
                 m["ratio_per_run"] = [t["ratio"] for t in ok]
             else:
@@ -784,6 +835,11 @@ def _fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
 
+def _fmt_cpu(x: dict[str, Any]) -> str:
+    value = x.get("cpu_us_per_msg")
+    return "-" if value is None else f"{value:.2f} us/msg"
+
+
 def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -799,6 +855,10 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, s
             rows.append(("produce_async, all waited", _fmt_rate(r["waterdrop"]["msgs_per_s"]),
                          "confluent " + _fmt_rate(r["confluent"]["msgs_per_s"]),
                          _fmt_ratio(r["ratio"]), ">= 2.0x", _verdict(r["pass"])))
+            if r.get("cpu_ratio"):
+                rows.append(("  CPU per message (speed-up)", _fmt_cpu(r["waterdrop"]),
+                             "confluent " + _fmt_cpu(r["confluent"]),
+                             _fmt_ratio(r["cpu_ratio"]), "", ""))
     r = results.get("many")
     if r:
         if "error" in r:
@@ -808,6 +868,9 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, s
             if r["c"]:
                 rows.append(("produce_many_async x10k", wd, "C " + _fmt_rate(r["c"]["msgs_per_s"]),
                              _fmt_ratio(r["ratio"]), ">= 0.75x", _verdict(r["pass"])))
+                if r.get("cpu_ratio"):
+                    rows.append(("  CPU per message (C/wd)", _fmt_cpu(r["waterdrop"]),
+                                 "C " + _fmt_cpu(r["c"]), _fmt_ratio(r["cpu_ratio"]), "", ""))
             else:
                 rows.append(("produce_many_async x10k", wd, "C: not built (skipped)", "-",
                              ">= 0.75x", "n/a"))
@@ -1112,9 +1175,9 @@ def _child_path(args: argparse.Namespace) -> dict[str, Any]:
         elif args.api in ("produce_batch", "produce_many_async"):
             template = [{"value": PAYLOAD} for _ in range(args.batch)]
             for start in range(0, n, args.batch):
-                producer.produce_batch(topic, [dict(m) for m in
-                                               template[:min(args.batch, n - start)]],
-                                       on_delivery=on_delivery)
+                size = min(args.batch, n - start)
+                producer.produce_batch(topic, template if size == args.batch
+                                       else template[:size], on_delivery=on_delivery)
                 producer.poll(0)
         else:
             raise SystemExit(f"confluent has no api {args.api!r} here")

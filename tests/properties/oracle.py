@@ -120,8 +120,6 @@ def judge(message: Any, topic: str, partitions: int, max_payload: int = 1_000_01
         if verdict.value is not None:
             if len(verdict.value) > max_payload:
                 verdict.worse(INVALID, "payload above max_payload_size")
-            elif len(verdict.value) > LIBRDKAFKA_LIMIT:
-                verdict.inline_ok.add("msg_size_too_large")
 
     for name in ("key", "partition_key"):
         value = data.get(name)
@@ -151,7 +149,7 @@ def judge(message: Any, topic: str, partitions: int, max_payload: int = 1_000_01
             if ts < 0 or ts > INT64_MAX:
                 verdict.worse(INVALID, f"timestamp {ts} out of range")
             else:
-                verdict.timestamp = ts
+                verdict.timestamp = ts or None   # 0: librdkafka's "now" (see findings)
         elif isinstance(ts, dt.datetime):
             aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=dt.timezone.utc)
             delta = aware - EPOCH
@@ -159,7 +157,7 @@ def judge(message: Any, topic: str, partitions: int, max_payload: int = 1_000_01
             if ms < 0:
                 verdict.worse(INVALID, "timestamp before the epoch")
             else:
-                verdict.timestamp = ms
+                verdict.timestamp = ms or None
         else:
             verdict.worse(INVALID, f"timestamp {type(ts).__name__}")
 
@@ -191,4 +189,9 @@ def judge(message: Any, topic: str, partitions: int, max_payload: int = 1_000_01
                     raw = _stringish(item, verdict, "header value", empty_ok=True)
                     if raw is not None:
                         verdict.headers.append((name, raw))
+    # librdkafka's message.max.bytes counts the whole record: key and headers too
+    size = len(verdict.value or b"") + len(verdict.key or b"") + sum(
+        len(n.encode("utf-8", "surrogatepass")) + len(v) + 16 for n, v in verdict.headers)
+    if size > LIBRDKAFKA_LIMIT:
+        verdict.inline_ok.add("msg_size_too_large")
     return verdict

@@ -198,11 +198,14 @@ def read_all(
     topic: str,
     deadline_s: float = 120.0,
     client_config: dict[str, Any] | None = None,
+    start: dict[int, int] | None = None,
 ) -> list[Any]:
-    """Every message of ``topic``, up to the high watermark of each partition, as
-    confluent_kafka Messages in offset order per partition."""
+    """Every message of ``topic`` (from offset ``start[partition]``, default the beginning)
+    up to the high watermark of each partition, as confluent_kafka Messages in offset order
+    per partition."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+    start = start or {}
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"wd-rel-{uuid.uuid4().hex}",
@@ -219,9 +222,9 @@ def read_all(
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30,
                                                        cached=False)
             highs[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        consumer.assign([TopicPartition(topic, p, start.get(p, OFFSET_BEGINNING)) for p in parts])
         messages: list[Any] = []
-        done = {p for p in parts if highs[p] == 0}
+        done = {p for p in parts if highs[p] <= max(0, start.get(p, 0))}
         end = time.monotonic() + deadline_s
         while len(done) < len(parts):
             if time.monotonic() > end:

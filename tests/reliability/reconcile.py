@@ -39,10 +39,10 @@ class Outcome:
         )
 
 
-def resolve_all(handles: list[Any], deadline_ms: int = 120_000) -> None:
+def resolve_all(handles: Any, deadline_ms: int = 120_000) -> None:
     """Every handle reaches a verdict within ``deadline_ms`` (else: a hang, fail)."""
     pending = []
-    for handle in handles:
+    for handle in (handles.values() if isinstance(handles, dict) else handles):
         try:
             handle.wait(deadline_ms, False)
         except WaitTimeoutError:
@@ -53,15 +53,22 @@ def resolve_all(handles: list[Any], deadline_ms: int = 120_000) -> None:
 def reconcile(
     bootstrap: str,
     topic: str,
-    handles: list[Any],
+    handles: Any,
     *,
     allow_failed_present: bool = True,
     deadline_ms: int = 120_000,
+    client_config: dict[str, Any] | None = None,
+    order_group: Any = None,
 ) -> Outcome:
-    """Check the promise for ``handles`` (handle ``i`` carries message number ``i``)."""
+    """Check the promise for ``handles``: a list (handle ``i`` carries message number ``i``)
+    or a dict {number: handle} (numbers never dispatched are simply absent from it).
+
+    Order: numbers must grow along each partition; with ``order_group`` (number -> key, e.g.
+    the thread that produced it) only within each group of a partition."""
     resolve_all(handles, deadline_ms)
-    out = Outcome(produced=len(handles))
-    for i, handle in enumerate(handles):
+    numbered = handles if isinstance(handles, dict) else dict(enumerate(handles))
+    out = Outcome(produced=len(numbered))
+    for i, handle in numbered.items():
         report = handle.wait(0, False)
         assert handle.label == i and report.label == i, f"label of message {i}: {report.label!r}"
         assert report.topic_name == topic
@@ -72,12 +79,13 @@ def reconcile(
 
     seen: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
     per_partition: dict[int, list[int]] = collections.defaultdict(list)
-    messages = read_all(bootstrap, topic)
+    messages = read_all(bootstrap, topic, client_config=client_config)
     out.read_back = len(messages)
     for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
         number = int(message.value())
         seen[number].append((message.partition(), message.offset()))
-        per_partition[message.partition()].append(number)
+        group = order_group(number) if order_group is not None else None
+        per_partition[(message.partition(), group)].append(number)
 
     out.duplicates = {n: w for n, w in seen.items() if len(w) > 1}
     out.failed_but_present = sorted(n for n in out.failed if n in seen)
@@ -85,8 +93,8 @@ def reconcile(
     misplaced = sorted(
         n for n, where in out.succeeded.items() if n in seen and seen[n][0] != where
     )
-    unreported = sorted(n for n in range(len(handles)) if n not in seen and n not in out.failed)
-    foreign = sorted(n for n in seen if not 0 <= n < len(handles))
+    unreported = sorted(n for n in numbered if n not in seen and n not in out.failed)
+    foreign = sorted(n for n in seen if n not in numbered)
     disordered = [p for p, ns in per_partition.items()
                   if any(ns[j] <= ns[j - 1] for j in range(1, len(ns)))]
 

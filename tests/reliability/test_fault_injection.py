@@ -470,3 +470,23 @@ def test_queue_full_with_waiting_delivers_everything_once(cluster, make_producer
     print(f"\n[queue full, waiting] {outcome} queue_full_waits={len(waits)}")
     assert len(outcome.succeeded) == len(handles)
     assert waits, "the queue never filled: the case proved nothing"
+
+
+# --- waits longer than any clock -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wait_ms", [10**13, 2**53])
+def test_a_very_long_wait_waits_instead_of_timing_out_at_once(cluster, make_producer, wait_ms):
+    """A deadline beyond int64 nanoseconds must mean "forever", not "already passed"."""
+    topic = topic_on(cluster, f"long-wait-{wait_ms}", partitions=1)
+    producer = make_producer()
+    warm_up(producer, cluster)
+    cluster.set_rtt(-1, 300)      # the answer takes a while: the wait really waits
+    handle = producer.produce_async(topic=topic, payload=b"0", partition=0, label=0)
+    assert handle.wait(wait_ms).offset == 0
+    try:
+        variant = producer.variant(max_wait_timeout=wait_ms)
+    except Exception as error:  # noqa: BLE001 - refusing such a setting is fine too
+        assert type(error).__name__ == "VariantInvalidError", repr(error)
+        return
+    assert variant.produce_sync(topic=topic, payload=b"1", partition=0).offset == 1

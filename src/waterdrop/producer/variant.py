@@ -54,9 +54,36 @@ class Variant:
     def transaction(self) -> Any:
         return _Scoped(self, self.producer.transaction())
 
-    def __getattr__(self, name: str) -> Any:
-        # everything else (partition_count, close, monitor, ...) is the producer's
-        return getattr(self.producer, name)
+    # The rest is the producer's. Explicit (not __getattr__): a class with __getattr__ makes
+    # every attribute read slower, and conf_key / max_wait_timeout are read per message.
+    def partition_count(self, topic: str) -> int:
+        return self.producer.partition_count(topic)  # type: ignore[no-any-return]
+
+    def close(self, force: bool = False) -> None:
+        self.producer.close(force)
+
+    def purge(self) -> None:
+        self.producer.purge()
+
+    @property
+    def id(self) -> Any:
+        return self.producer.id
+
+    @property
+    def monitor(self) -> Any:
+        return self.producer.monitor
+
+    @property
+    def config(self) -> Any:
+        return self.producer.config
+
+    @property
+    def status(self) -> Any:
+        return self.producer.status
+
+    @property
+    def messages(self) -> Any:
+        return self.producer.messages
 
     def __repr__(self) -> str:
         return (
