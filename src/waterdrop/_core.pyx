@@ -703,7 +703,11 @@ cdef class DeliveryHandle(DeliveryReport):
         """
         cdef long long timeout_ms
         if self._state == _PENDING:
-            timeout_ms = self._max_wait_ms if max_wait_timeout is None else <long long>max_wait_timeout
+            if max_wait_timeout is None:
+                timeout_ms = self._max_wait_ms
+            else:
+                # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
+                timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
             if not self._block(timeout_ms):
                 raise _errors.WaitTimeoutError(
                     f"Waiting for delivery timed out after {timeout_ms} ms")
@@ -713,7 +717,7 @@ cdef class DeliveryHandle(DeliveryReport):
 
     cdef bint _block(self, long long timeout_ms) except -1:
         """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
-        cdef int64_t deadline = _now_ns() + timeout_ms * 1_000_000
+        cdef int64_t deadline = _now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
         cdef int64_t slice_end, now
         cdef timespec ts
         cdef _Waiter waiter = self._waiter
@@ -1726,9 +1730,13 @@ cdef class Client:
             if timeout_ms < 0:
                 timeout_ms = self.max_wait_ms
             self._closing = True
-            while self._ops > 0:          # another thread is inside produce: let it finish
-                _time.sleep(0.001)
-            delivered = self.flush(timeout_ms)
+            try:
+                while self._ops > 0:      # another thread is inside produce: let it finish
+                    _time.sleep(0.001)
+                delivered = self.flush(timeout_ms)
+            except BaseException:
+                self._closing = False     # interrupted: the client stays usable and open
+                raise
             if force or not delivered:
                 with nogil:
                     rd_kafka_purge(self.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)

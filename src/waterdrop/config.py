@@ -76,7 +76,15 @@ class Config:
         return data
 
     def __repr__(self) -> str:
-        return f"<waterdrop.Config id={self.id!r} kafka={self.kafka!r}>"
+        kafka = {k: ("[FILTERED]" if _secret(k) else v) for k, v in (self.kafka or {}).items()}
+        return f"<waterdrop.Config id={self.id!r} kafka={kafka!r}>"
+
+
+def _secret(name: object) -> bool:
+    """librdkafka settings whose values must never be printed (passwords, keys, secrets)."""
+    text = str(name).lower()
+    return any(word in text for word in ("password", "secret", "sasl.oauthbearer.config",
+                                         "ssl.key.pem", "ssl_key", "token"))
 
 
 def resolve(config: Config) -> None:

@@ -510,7 +510,17 @@ def _makefile_config(path: Path) -> dict[str, str]:
 
 def _split_link_flags(tokens: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"libraries": [], "library_dirs": [], "extra_link_args": []}
+    pending_framework = False
     for tok in tokens:
+        if pending_framework:
+            # "-framework X" is one flag in two tokens: never de-duplicated apart
+            out["extra_link_args"].append(tok)
+            pending_framework = False
+            continue
+        if tok == "-framework":
+            out["extra_link_args"].append(tok)
+            pending_framework = True
+            continue
         if tok.startswith("-l") and len(tok) > 2:
             key, val = "libraries", tok[2:]
         elif tok.startswith("-L") and len(tok) > 2:
@@ -541,7 +551,8 @@ def _check_pic(prefix: Path, link: dict[str, list[str]], workdir: Path, logfile:
         *[f"-L{d}" for d in link["library_dirs"]],
         *[f"-l{l}" for l in link["libraries"]],
         *link["extra_link_args"],
-        "-Wl,--no-undefined",
+        # GNU ld's spelling; Apple's linker takes -undefined error
+        "-Wl,-undefined,error" if sys.platform == "darwin" else "-Wl,--no-undefined",
     ]
     _run_logged(cmd, workdir, logfile, dict(os.environ), "link check (librdkafka.a into a shared object)")
 

@@ -284,6 +284,7 @@ class Producer(ProducerBase):
         return self._status is Status.CLOSING and self._closer == threading.get_ident()
 
     _closer: int | None = None
+    _interrupted_close = False
 
     # --- dispatch --------------------------------------------------------------------------------
 
@@ -636,9 +637,11 @@ class Producer(ProducerBase):
         except ProduceManyError as error:
             self._requeue(batch if self.transactional else batch[len(error.dispatched):])
             raise
-        except BaseException:
-            self._requeue(batch)
+        except (ProducerClosedError, ProducerNotConfiguredError):
+            self._requeue(batch)   # nothing was dispatched
             raise
+        # Anything else (a signal while waiting, say) came after the batch was handed to
+        # librdkafka: putting it back would send it twice; its handles report its fate.
         event = "buffer.flushed_sync" if sync else "buffer.flushed_async"
         if self.monitor.listening(event):
             self.monitor.instrument(
@@ -756,13 +759,25 @@ class Producer(ProducerBase):
                 self._client = None
                 if client is not None:
                     if self._client_pid == _PID[0]:
-                        client.close(self.current_variant.max_wait_timeout, force)
+                        try:
+                            client.close(self.current_variant.max_wait_timeout, force)
+                        except BaseException:
+                            # interrupted while delivering (Ctrl-C, a signal handler that
+                            # raises): the producer stays open with everything it holds, so
+                            # a later close() - or the exit hook - still delivers it
+                            self._client = client
+                            self._status = Status.CONNECTED
+                            self._interrupted_close = True
+                            raise
                     elif hasattr(client, "abandon"):
                         client.abandon()
             finally:
                 self._closer = None
-                self._status = Status.CLOSED
-                _LIVE.discard(self)
+                if self._interrupted_close:
+                    self._interrupted_close = False
+                else:
+                    self._status = Status.CLOSED
+                    _LIVE.discard(self)
             if self.monitor.listening("producer.closed"):
                 self.monitor.instrument(
                     "producer.closed",
