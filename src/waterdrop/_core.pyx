@@ -612,6 +612,23 @@ cdef _Waiter _RESOLVED_WAITER = _Waiter()
 cdef object _await_handle = None   # waterdrop._aio.await_handle, imported on first await
 
 
+cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
+                       int timeout_ms) noexcept nogil:
+    """Wait up to ``timeout_ms`` for an event, then take what else is ready (at most
+    _EVENT_BATCH): the batch served under one GIL acquisition."""
+    cdef int n = 0
+    events[0] = rd_kafka_queue_poll(q, timeout_ms)
+    if events[0] == NULL:
+        return 0
+    n = 1
+    while n < _EVENT_BATCH:
+        events[n] = rd_kafka_queue_poll(q, 0)
+        if events[n] == NULL:
+            break
+        n += 1
+    return n
+
+
 cdef inline int64_t _now_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -958,15 +975,7 @@ cdef class Client:
             # keep arriving forever while a broker is unreachable)
             timeout_ms = 0 if self._stopping else 1000
             with nogil:
-                n = 0
-                events[0] = rd_kafka_queue_poll(q, timeout_ms)
-                if events[0] != NULL:
-                    n = 1
-                    while n < _EVENT_BATCH:
-                        events[n] = rd_kafka_queue_poll(q, 0)
-                        if events[n] == NULL:
-                            break
-                        n += 1
+                n = _drain(q, events, timeout_ms)
             if n > 0:
                 try:
                     self._serve(events, n)
@@ -1194,15 +1203,7 @@ cdef class Client:
                     break
                 slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
                 with nogil:
-                    n = 0
-                    events[0] = rd_kafka_queue_poll(q, slice_ms)
-                    if events[0] != NULL:
-                        n = 1
-                        while n < _EVENT_BATCH:
-                            events[n] = rd_kafka_queue_poll(q, 0)
-                            if events[n] == NULL:
-                                break
-                            n += 1
+                    n = _drain(q, events, slice_ms)
                 if n > 0:
                     self._serve(events, n, resolved)
                 if self._stopping:
@@ -1525,19 +1526,16 @@ cdef class Client:
         cdef rd_kafka_message_t *batch = NULL
         cdef rd_kafka_resp_err_t err
         while i < count:
-            if not self._batchable(&ms[i]):
-                err = self._send(&ms[i])
-                if err:
-                    first_err[0] = err
-                    failed = i
-                    break
-                ms[i].sent = True
-                i += 1
-                continue
-            j = i + 1
-            while j < count and ms[j].rkt == ms[i].rkt and self._batchable(&ms[j]):
-                j += 1
-            n = j - i
+            n = 1
+            if self._batchable(&ms[i]):
+                j = i + 1
+                while j < count and ms[j].rkt == ms[i].rkt and self._batchable(&ms[j]):
+                    j += 1
+                n = j - i
+                if n > 1 and batch == NULL:
+                    batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
+                    if batch == NULL:      # no memory for the batch array: one by one
+                        n = 1
             if n == 1:
                 err = self._send(&ms[i])
                 if err:
@@ -1547,17 +1545,6 @@ cdef class Client:
                 ms[i].sent = True
                 i += 1
                 continue
-            if batch == NULL:
-                batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
-                if batch == NULL:      # no memory for the batch array: one by one
-                    err = self._send(&ms[i])
-                    if err:
-                        first_err[0] = err
-                        failed = i
-                        break
-                    ms[i].sent = True
-                    i += 1
-                    continue
             for k in range(n):
                 memset(&batch[k], 0, sizeof(rd_kafka_message_t))
                 batch[k].partition = ms[i + k].partition
