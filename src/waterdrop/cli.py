@@ -46,6 +46,7 @@ from waterdrop._cli_input import (
     parse_headers,
     parse_settings,
 )
+from waterdrop._core import check_message
 from waterdrop._version import __version__
 from waterdrop.errors import (
     ConfigurationInvalidError,
@@ -133,7 +134,7 @@ class Session:
     bootstrap: str
     mock: MockCluster | None
     wait_ms: int
-    kafka_errors: list[str] = field(default_factory=list)
+    kafka_errors: list[Any] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -215,7 +216,7 @@ def _session(
 
         def on_error(event: Any) -> None:
             if event["type"] == "librdkafka.error":
-                session.kafka_errors.append(str(event["error"]))
+                session.kafka_errors.append(event["error"])
 
         producer.monitor.subscribe("error.occurred", on_error)
         stack.callback(producer.close)
@@ -225,11 +226,23 @@ def _session(
             _bad_setting(error, settings)
         except Error as error:
             raise CliError(f"cannot start the producer for {bootstrap}: {error}") from None
-        started = time.monotonic()
-        count = client.partition_count(topic, timeout_ms=connect_timeout, fresh=True)
-        took_ms = (time.monotonic() - started) * 1000
-        if count < 0 and (session.kafka_errors or took_ms >= 0.9 * connect_timeout):
-            reason = session.kafka_errors[-1] if session.kafka_errors else "no answer"
+        # Ask for the topic's metadata in short slices: a refused connection (librdkafka's
+        # all_brokers_down) ends the wait at once, silence ends it after connect_timeout.
+        deadline = time.monotonic() + connect_timeout / 1000
+        count, answered = -1, False
+        while count < 0 and time.monotonic() < deadline:
+            if any(_code(e) == "all_brokers_down" for e in session.kafka_errors):
+                break
+            left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            started = time.monotonic()
+            count = client.partition_count(topic, timeout_ms=min(left_ms, 250), fresh=True)
+            if count < 0 and time.monotonic() - started < 0.2:
+                time.sleep(0.1)  # a quick "no": give librdkafka's error report time to come
+                if not session.kafka_errors:
+                    answered = True  # the cluster answered, without this topic
+                    break
+        if count < 0 and not answered:
+            reason = str(session.kafka_errors[-1]) if session.kafka_errors else "no answer"
             raise CliError(
                 f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
                 f"{reason}"
@@ -242,6 +255,17 @@ def _session(
         yield session
 
 
+_OPTION_OF_FIELD = {"topic": "--topic", "key": "--key", "partition": "--partition"}
+
+
+def _check_defaults(message: dict[str, Any]) -> None:
+    """The command line's own message fields must pass the message contract (usage error)."""
+    errors = check_message(message)
+    if errors:
+        hints = sorted({_OPTION_OF_FIELD.get(name.split(".")[0], "--header") for name in errors})
+        raise click.BadParameter(describe_contract_errors(errors), param_hint=" / ".join(hints))
+
+
 def _wait(handle: Any, wait_ms: int) -> Any:
     """The final report of a handle; a wait that outlives librdkafka's verdict is an error."""
     try:
@@ -250,14 +274,20 @@ def _wait(handle: Any, wait_ms: int) -> Any:
         return error
 
 
+def _code(error: Any) -> str | None:
+    code = getattr(error, "code", None)
+    return code if isinstance(code, str) else None
+
+
 def _error_text(error: BaseException) -> str:
+    """One line for an error: the contract's reasons, or librdkafka's text with its code."""
     if isinstance(error, MessageInvalidError):
         return describe_contract_errors(error.errors)
     if isinstance(error, ProduceError) and error.__cause__ is not None:
         error = error.__cause__
-    code = getattr(error, "code", None)
-    text = str(error)
-    return f"{code}: {text}" if code and not text.startswith(str(code)) else text
+    code = _code(error)
+    text = str(error) or type(error).__name__
+    return f"{text} ({code})" if code and code not in text else text
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -313,16 +343,20 @@ def cli() -> None:
 @dataclass
 class _Tally:
     delivered: int = 0
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    invalid: list[dict[str, Any]] = field(default_factory=list)
+    failed: int = 0
+    invalid: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
     per_partition: collections.Counter[tuple[str, int]] = field(
         default_factory=collections.Counter
     )
 
     def fail(self, kind: str, where: str, reason: str, quiet: bool) -> None:
         source, _, number = where.rpartition(":")
-        entry = {"source": source, "line": int(number), "error": reason}
-        (self.invalid if kind == "invalid" else self.failed).append(entry)
+        self.errors.append({"source": source, "line": int(number), "kind": kind, "error": reason})
+        if kind == "invalid":
+            self.invalid += 1
+        else:
+            self.failed += 1
         if not quiet:
             label = "invalid input" if kind == "invalid" else "delivery failed"
             click.echo(f"error: {where}: {label}: {reason}", err=True)
@@ -376,6 +410,7 @@ def produce(
     lines are still produced. Exit code 1 when anything failed.
     """
     defaults = Defaults(topic=topic, key=key, partition=partition, headers=headers)
+    _check_defaults(defaults.message(b""))
     tally = _Tally()
     out = Console(highlight=False, soft_wrap=True)
     with _session(
@@ -413,6 +448,7 @@ def produce(
             while pending and not pending[0][1].pending:
                 settle(pending.popleft())
 
+        order = {"<stdin>" if path == "-" else path: i for i, path in enumerate(files)}
         for path in files or ("-",):
             if path == "-":
                 for line in lines_from(click.get_binary_stream("stdin"), "<stdin>", fmt, defaults):
@@ -430,19 +466,19 @@ def produce(
         "cluster": "mock" if bootstrap_servers is None and "bootstrap.servers" not in settings
         else session.bootstrap,
         "delivered": tally.delivered,
-        "failed": len(tally.failed),
-        "invalid": len(tally.invalid),
+        "failed": tally.failed,
+        "invalid": tally.invalid,
         "partitions": [
             {"topic": t, "partition": p, "delivered": n}
             for (t, p), n in sorted(tally.per_partition.items())
         ],
-        "errors": tally.invalid + tally.failed,
+        "errors": sorted(tally.errors, key=lambda e: (order.get(e["source"], 0), e["line"])),
     }
     human = Console(stderr=True, highlight=False, soft_wrap=True) if as_json else out
     status = "[green]ok[/]" if not (tally.failed or tally.invalid) else "[red]FAILED[/]"
     human.print(
-        f"{status}: {tally.delivered:,} delivered, {len(tally.failed):,} failed, "
-        f"{len(tally.invalid):,} invalid input line(s); {where}"
+        f"{status}: {tally.delivered:,} delivered, {tally.failed:,} failed, "
+        f"{tally.invalid:,} invalid input line(s); {where}"
     )
     if tally.per_partition:
         table = Table("topic", "partition", "delivered")
@@ -529,6 +565,7 @@ def bench(ctx: click.Context, **options: Any) -> None:
         batch = max(1, min(batch, int(rate // 20)))  # ~20 batches a second keeps pacing even
     topic: str = options["topic"]
     as_json: bool = options["as_json"]
+    _check_defaults({"topic": topic, "payload": b""})
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = err if as_json else Console(highlight=False, soft_wrap=True)
     with _session(
