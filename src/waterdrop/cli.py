@@ -151,14 +151,13 @@ def _cli_logger(verbose: bool) -> logging.Logger:
     """
     logger = logging.getLogger("waterdrop.cli.rdkafka")
     logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    handler: logging.Handler = logging.NullHandler()
     if verbose:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         logger.setLevel(logging.DEBUG)
-    else:
-        handler = logging.NullHandler()
     logger.addHandler(handler)
     return logger
 
@@ -461,6 +460,10 @@ def produce(
             settle(pending.popleft())
         where = session.where
 
+    partition_rows = [
+        {"topic": t, "partition": p, "delivered": n}
+        for (t, p), n in sorted(tally.per_partition.items())
+    ]
     summary = {
         "topic": topic,
         "cluster": "mock" if bootstrap_servers is None and "bootstrap.servers" not in settings
@@ -468,10 +471,7 @@ def produce(
         "delivered": tally.delivered,
         "failed": tally.failed,
         "invalid": tally.invalid,
-        "partitions": [
-            {"topic": t, "partition": p, "delivered": n}
-            for (t, p), n in sorted(tally.per_partition.items())
-        ],
+        "partitions": partition_rows,
         "errors": sorted(tally.errors, key=lambda e: (order.get(e["source"], 0), e["line"])),
     }
     human = Console(stderr=True, highlight=False, soft_wrap=True) if as_json else out
@@ -482,8 +482,8 @@ def produce(
     )
     if tally.per_partition:
         table = Table("topic", "partition", "delivered")
-        for row in summary["partitions"]:
-            table.add_row(row["topic"], str(row["partition"]), f"{row['delivered']:,}")
+        for (name, number), delivered in sorted(tally.per_partition.items()):
+            table.add_row(name, str(number), f"{delivered:,}")
         human.print(table)
     if as_json:
         click.echo(json.dumps(summary))
@@ -543,7 +543,7 @@ _NOT_WITH_COMPARE = {"settings": "-X", "size": "--size", "topic": "--topic",
 @click.option("--c-program", help="[--compare] bench/c/produce_bench (default: that path "
               "under the current directory, or $WATERDROP_BENCH_C_PROGRAM).")
 @click.pass_context
-def bench(ctx: click.Context, **options: Any) -> None:
+def bench(ctx: click.Context, /, **options: Any) -> None:
     """Produce N messages end to end and report throughput and delivery latency.
 
     Latency is per message, from produce call to acknowledgement. Exit code 1 when any
