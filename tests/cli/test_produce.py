@@ -104,7 +104,7 @@ def test_json_lines_override_the_command_line_defaults(cluster, topic):
     assert got[b"binary-key"].key() == b"\x01\x02"
     per_partition = {(p["partition"]): p["delivered"] for p in summary["partitions"]}
     assert sum(per_partition.values()) == 6
-    # plain, stamped, iso, tomb-not: --partition 0; binary: 1; no key: where "pk" hashes
+    # plain, stamped, iso, binary-key: --partition 0; binary: 1; no key: where "pk" hashes
     assert per_partition.get(0, 0) >= 4 and per_partition.get(1, 0) >= 1
 
 

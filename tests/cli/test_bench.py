@@ -1,0 +1,118 @@
+"""``waterdrop bench``: every mode, --json for machines, --rate, -X, and --compare's guards."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from tests.cli.conftest import invoke, last_json, run
+from tests.helpers import message_count
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.mark.parametrize(("mode", "extra"), [
+    ("sync", []), ("async", []), ("many", ["--batch", "40"]),
+])
+def test_every_mode_delivers_every_message(mode, extra):
+    result = invoke(["bench", "--mode", mode, "--messages", "120", "--size", "64",
+                     "-X", "linger.ms=1", "--json", "--no-progress", *extra])
+    assert result.exit_code == 0, result.stderr
+    report = last_json(result.stdout)
+    assert report["mode"] == mode
+    assert report["messages"] == 120 and report["delivered"] == 120
+    assert report["failed"] == 0 and report["errors"] == {}
+    assert report["size"] == 64
+    assert report["cluster"] == "mock"
+    assert report["batch"] == (40 if mode == "many" else None)
+    for name in ("p50", "p95", "p99", "max"):
+        assert report[f"latency_{name}_ms"] > 0
+    assert (report["latency_p50_ms"] <= report["latency_p95_ms"] <= report["latency_p99_ms"]
+            <= report["latency_max_ms"])
+    assert report["messages_per_second"] > 0 and report["mb_per_second"] >= 0
+    # the human table went to stderr, stdout holds only the JSON line
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert "throughput" in result.stderr
+
+
+def test_human_table_without_json():
+    result = invoke(["bench", "--messages", "50", "--mode", "async"])
+    assert result.exit_code == 0, result.stderr
+    for text in ("delivered", "50", "throughput", "msg/s", "MB/s", "latency p99", "failed"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize("how", ["python -m waterdrop", "waterdrop script"])
+def test_bench_in_a_subprocess(how):
+    proc = run(how, ["bench", "-n", "200", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc.stdout)
+    assert report["delivered"] == report["messages"] == 200
+    # not a terminal: no progress bar drawn
+    assert "\r" not in proc.stderr
+
+
+def test_bench_on_a_given_cluster_really_writes(cluster, topic):
+    result = invoke(["bench", "-b", cluster.bootstrap_servers, "-t", topic, "-n", "300",
+                     "--mode", "many", "--batch", "100", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = last_json(result.stdout)
+    assert report["delivered"] == 300
+    assert report["cluster"] == cluster.bootstrap_servers
+    assert message_count(cluster.bootstrap_servers, topic) == 300 + 1  # and the warm-up
+
+
+@pytest.mark.parametrize(("mode", "messages", "rate"), [
+    ("async", 30, 100.0), ("many", 40, 200.0), ("sync", 10, 50.0),
+])
+def test_rate_limits_the_pace(mode, messages, rate):
+    started = time.perf_counter()
+    result = invoke(["bench", "--mode", mode, "-n", str(messages), "--rate", str(rate),
+                     "-X", "linger.ms=0", "--json"])
+    wall = time.perf_counter() - started
+    assert result.exit_code == 0, result.stderr
+    report = last_json(result.stdout)
+    assert report["delivered"] == messages and report["rate_limit"] == rate
+    # a lower bound only: the i-th message (from 0) is not sent before i / rate seconds
+    floor = (messages - 1) / rate - 0.005
+    assert report["seconds"] >= floor
+    assert wall >= floor
+
+
+def test_bad_setting_is_a_usage_error():
+    result = invoke(["bench", "-n", "10", "-X", "batch.num.messages=many"])
+    assert result.exit_code == 2
+    assert "batch.num.messages=many" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_options_need_compare():
+    result = invoke(["bench", "-n", "10", "--quick"])
+    assert result.exit_code == 2
+    assert "--quick" in result.stderr and "--compare" in result.stderr
+
+
+def test_compare_refuses_what_it_fixes():
+    result = invoke(["bench", "--compare", "--size", "10", "--mode", "sync"])
+    assert result.exit_code == 2
+    assert "--size" in result.stderr and "--mode" in result.stderr
+
+
+def test_compare_without_confluent_kafka_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import now raises ImportError
+    result = invoke(["bench", "--compare", "--quick"])
+    assert result.exit_code == 1
+    assert "--compare needs confluent-kafka" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(300)
+def test_compare_quick_runs_side_by_side():
+    proc = run("python -m waterdrop", [
+        "bench", "--compare", "--quick", "--scenarios", "async", "--rounds", "1",
+        "--messages", "2000", "--json"], timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc.stdout)
+    assert report["meta"]["command"].startswith("waterdrop bench --compare")
+    assert "waterdrop" in proc.stderr and "confluent" in proc.stderr
