@@ -466,8 +466,7 @@ def produce(
     ]
     summary = {
         "topic": topic,
-        "cluster": "mock" if bootstrap_servers is None and "bootstrap.servers" not in settings
-        else session.bootstrap,
+        "cluster": "mock" if session.mock is not None else session.bootstrap,
         "delivered": tally.delivered,
         "failed": tally.failed,
         "invalid": tally.invalid,
@@ -597,7 +596,10 @@ def _bench_run(
 ) -> dict[str, Any]:
     producer = session.producer
     payload = os.urandom(size // 2 + 1).hex()[:size].encode()
-    producer.produce_sync(topic=topic, payload=b"warm-up")
+    try:
+        producer.produce_sync(topic=topic, payload=b"warm-up")
+    except Error as error:
+        raise CliError(f"the warm-up message to {topic!r} failed: {_error_text(error)}") from None
     task = progress.add_task(f"{mode}", total=messages, rate="")
     latencies: list[float] = []
     errors: collections.Counter[str] = collections.Counter()

@@ -116,3 +116,15 @@ def test_compare_quick_runs_side_by_side():
     report = last_json(proc.stdout)
     assert report["meta"]["command"].startswith("waterdrop bench --compare")
     assert "waterdrop" in proc.stderr and "confluent" in proc.stderr
+
+
+def test_failed_messages_are_counted_and_fail_the_run():
+    # librdkafka refuses messages above message.max.bytes (the warm-up message is small)
+    result = invoke(["bench", "-n", "20", "--size", "2000", "-X", "message.max.bytes=1000",
+                     "--json"])
+    assert result.exit_code == 1
+    report = last_json(result.stdout)
+    assert (report["delivered"], report["failed"]) == (0, 20)
+    assert sum(report["errors"].values()) == 20
+    assert all("msg_size_too_large" in reason for reason in report["errors"])
+    assert "msg_size_too_large" in result.stderr

@@ -251,3 +251,20 @@ def test_version():
     assert f"librdkafka {waterdrop.librdkafka_version()}" in result.stdout
     proc = run("waterdrop script", ["--version"])
     assert proc.returncode == 0 and proc.stdout == result.stdout
+
+
+def test_a_delivery_the_broker_refuses_is_named(cluster):
+    from tests.helpers import message_count, unique_topic
+
+    topic = unique_topic("wd-cli")
+    cluster.create_topic(topic, partitions=1, replication_factor=1)
+    cluster.push_request_errors(0, ["msg_size_too_large"])  # the next Produce request fails
+    result = invoke(["produce", "-b", cluster.bootstrap_servers, "-t", topic, "-X", "retries=0",
+                     "--json"], input=b"a\nb\nc\n")
+    assert result.exit_code == 1
+    summary = last_json(result.stdout)
+    assert summary["failed"] >= 1 and summary["delivered"] + summary["failed"] == 3
+    for entry in summary["errors"]:
+        assert entry["kind"] == "failed" and "msg_size_too_large" in entry["error"]
+        assert f"<stdin>:{entry['line']}: delivery failed:" in result.stderr
+    assert message_count(cluster.bootstrap_servers, topic) == summary["delivered"]
