@@ -411,6 +411,7 @@ def produce(
     defaults = Defaults(topic=topic, key=key, partition=partition, headers=headers)
     _check_defaults(defaults.message(b""))
     tally = _Tally()
+    interrupted = False
     out = Console(highlight=False, soft_wrap=True)
     with _session(
         bootstrap=bootstrap_servers, settings=settings, topic=topic, partitions=partitions,
@@ -448,14 +449,21 @@ def produce(
                 settle(pending.popleft())
 
         order = {"<stdin>" if path == "-" else path: i for i, path in enumerate(files)}
-        for path in files or ("-",):
-            if path == "-":
-                for line in lines_from(click.get_binary_stream("stdin"), "<stdin>", fmt, defaults):
-                    produce_line(line)
-            else:
-                with open(path, "rb") as stream:
-                    for line in lines_from(stream, path, fmt, defaults):
+        try:
+            for path in files or ("-",):
+                if path == "-":
+                    stdin = click.get_binary_stream("stdin")
+                    for line in lines_from(stdin, "<stdin>", fmt, defaults):
                         produce_line(line)
+                else:
+                    with open(path, "rb") as stream:
+                        for line in lines_from(stream, path, fmt, defaults):
+                            produce_line(line)
+        except KeyboardInterrupt:
+            # Ctrl-C ends the input; what was sent is still waited for and summed up
+            interrupted = True
+            click.echo("interrupted: waiting for the messages already sent (Ctrl-C again "
+                       "to abandon them)", err=True)
         while pending:
             settle(pending.popleft())
         where = session.where
@@ -467,6 +475,7 @@ def produce(
     summary = {
         "topic": topic,
         "cluster": "mock" if session.mock is not None else session.bootstrap,
+        "interrupted": interrupted,
         "delivered": tally.delivered,
         "failed": tally.failed,
         "invalid": tally.invalid,
@@ -475,6 +484,8 @@ def produce(
     }
     human = Console(stderr=True, highlight=False, soft_wrap=True) if as_json else out
     status = "[green]ok[/]" if not (tally.failed or tally.invalid) else "[red]FAILED[/]"
+    if interrupted:
+        status = "[yellow]interrupted[/]"
     human.print(
         f"{status}: {tally.delivered:,} delivered, {tally.failed:,} failed, "
         f"{tally.invalid:,} invalid input line(s); {where}"
@@ -486,6 +497,8 @@ def produce(
         human.print(table)
     if as_json:
         click.echo(json.dumps(summary))
+    if interrupted:
+        raise click.exceptions.Exit(130)
     if tally.failed or tally.invalid:
         raise click.exceptions.Exit(1)
 

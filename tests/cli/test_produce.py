@@ -9,6 +9,10 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -268,3 +272,29 @@ def test_a_delivery_the_broker_refuses_is_named(cluster):
         assert entry["kind"] == "failed" and "msg_size_too_large" in entry["error"]
         assert f"<stdin>:{entry['line']}: delivery failed:" in result.stderr
     assert message_count(cluster.bootstrap_servers, topic) == summary["delivered"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_ends_the_input_and_sums_up(cluster, topic):
+    env = dict(os.environ)
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "waterdrop", "produce", "-b", cluster.bootstrap_servers,
+         "-t", topic, "--json"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        proc.stdin.write(b"before\nctrl-c\n")
+        proc.stdin.flush()
+        # both lines are in the topic: the command is now waiting on its open stdin
+        assert len(consume(cluster.bootstrap_servers, topic, 2)) == 2
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    summary = last_json(out.decode())
+    assert summary["interrupted"] is True and summary["delivered"] == 2
+    assert b"Traceback" not in err
