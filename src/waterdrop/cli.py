@@ -349,16 +349,16 @@ class _Tally:
         default_factory=collections.Counter
     )
 
-    def fail(self, kind: str, where: str, reason: str, quiet: bool) -> None:
-        source, _, number = where.rpartition(":")
-        self.errors.append({"source": source, "line": int(number), "kind": kind, "error": reason})
+    def fail(self, kind: str, line: Line, reason: str) -> None:
+        """Count and report (on stderr, at once) an ``invalid`` line or a ``failed`` one."""
+        self.errors.append({"source": line.source, "line": line.number, "kind": kind,
+                            "error": reason})
         if kind == "invalid":
             self.invalid += 1
         else:
             self.failed += 1
-        if not quiet:
-            label = "invalid input" if kind == "invalid" else "delivery failed"
-            click.echo(f"error: {where}: {label}: {reason}", err=True)
+        label = "invalid input" if kind == "invalid" else "delivery failed"
+        click.echo(f"error: {line.where}: {label}: {reason}", err=True)
 
 
 @cli.command()
@@ -418,32 +418,33 @@ def produce(
         connect_timeout=connect_timeout, verbose=verbose,
     ) as session:
         producer = session.producer
-        pending: collections.deque[tuple[str, Any]] = collections.deque()
+        pending: collections.deque[tuple[Line, Any]] = collections.deque()
 
-        def settle(handle_where: tuple[str, Any]) -> None:
-            where, handle = handle_where
+        def settle(line_and_handle: tuple[Line, Any]) -> None:
+            line, handle = line_and_handle
             report = _wait(handle, session.wait_ms)
             if isinstance(report, BaseException):
-                tally.fail("failed", where, f"not acknowledged: {report}", False)
+                tally.fail("failed", line, f"not acknowledged: {report}")
             elif report.error is not None:
-                tally.fail("failed", where, _error_text(report.error), False)
+                tally.fail("failed", line, _error_text(report.error))
             else:
                 tally.delivered += 1
                 tally.per_partition[(report.topic_name, report.partition)] += 1
 
         def produce_line(line: Line) -> None:
             if line.message is None:
-                tally.fail("invalid", line.where, line.error or "invalid", False)
+                tally.fail("invalid", line, line.error or "invalid")
                 return
             try:
                 handle = producer.produce_async(line.message)
             except MessageInvalidError as error:
-                tally.fail("invalid", line.where, _error_text(error), False)
+                tally.fail("invalid", line, _error_text(error))
                 return
             except Error as error:
-                tally.fail("failed", line.where, _error_text(error), False)
+                tally.fail("failed", line, _error_text(error))
                 return
-            pending.append((line.where, handle))
+            line.message = None  # the handle holds what it needs; the payload can go
+            pending.append((line, handle))
             # settle what is already acknowledged: bounded memory on endless input
             while pending and not pending[0][1].pending:
                 settle(pending.popleft())
