@@ -200,6 +200,21 @@ def test_cluster_from_the_environment(cluster, topic):
     assert [m.value() for m in consume(cluster.bootstrap_servers, topic, 1)] == [b"via env"]
 
 
+def test_a_server_that_never_answers_is_reported_after_connect_timeout():
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel does) and says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        servers = f"127.0.0.1:{silent.getsockname()[1]}"
+        proc = run("python -m waterdrop", ["produce", "-b", servers, "-t", "t",
+                                           "--connect-timeout", "1500"], input=b"x\n",
+                   timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert f"cannot reach the Kafka cluster at {servers} within 1500 ms" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_unreachable_cluster_from_the_environment():
     servers = f"127.0.0.1:{closed_port()}"
     result = invoke(["produce", "-t", "t"], input=b"x\n", bootstrap_env=servers)
