@@ -112,7 +112,7 @@ def _cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "in-process MockCluster (what is produced to it is gone when the command exits).",
         ),
         click.option(
-            "--connect-timeout", type=click.IntRange(min=1), default=DEFAULT_CONNECT_TIMEOUT_MS,
+            "--connect-timeout", type=click.IntRange(min=100), default=DEFAULT_CONNECT_TIMEOUT_MS,
             show_default=True, metavar="MS",
             help="How long the first metadata request may take before the cluster counts as "
             "unreachable.",
@@ -232,16 +232,20 @@ def _session(
         while count < 0 and time.monotonic() < deadline:
             if any(_code(e) == "all_brokers_down" for e in session.kafka_errors):
                 break
-            left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            slice_ms = min(max(1, int((deadline - time.monotonic()) * 1000)), 250)
             started = time.monotonic()
-            count = client.partition_count(topic, timeout_ms=min(left_ms, 250), fresh=True)
-            if count < 0 and time.monotonic() - started < 0.2:
-                time.sleep(0.1)  # a quick "no": give librdkafka's error report time to come
+            count = client.partition_count(topic, timeout_ms=slice_ms, fresh=True)
+            took_ms = (time.monotonic() - started) * 1000
+            if count < 0 and slice_ms >= 100 and took_ms < slice_ms / 2:
+                # "no" well before the slice's timeout: an answer, or a local error whose
+                # report is on its way; give that report time to come
+                time.sleep(0.1)
                 if not session.kafka_errors:
                     answered = True  # the cluster answered, without this topic
                     break
         if count < 0 and not answered:
-            reason = str(session.kafka_errors[-1]) if session.kafka_errors else "no answer"
+            reason = (str(session.kafka_errors[-1]) if session.kafka_errors
+                      else "no answer to a metadata request")
             raise CliError(
                 f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
                 f"{reason}"
