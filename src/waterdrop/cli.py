@@ -365,7 +365,7 @@ class _Tally:
         click.echo(f"error: {line.where}: {label}: {reason}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Produce lines or JSON objects from stdin or files (like kcat -P).")
 @click.option("-t", "--topic", required=True, help="Topic to produce to.")
 @click.option("-k", "--key", help="Message key for every message (a JSON line may override).")
 @click.option(
@@ -517,7 +517,7 @@ _NOT_WITH_COMPARE = {"settings": "-X", "size": "--size", "topic": "--topic",
                      "partitions": "--partitions", "mode": "--mode", "rate": "--rate"}
 
 
-@cli.command()
+@cli.command(short_help="Measure throughput and delivery latency (--compare: vs confluent-kafka).")
 @click.option("-n", "--messages", type=click.IntRange(min=1),
               help="Messages to produce (default 1,000,000; --mode sync 10,000; with "
               "--compare: per round, 100,000).")
@@ -531,7 +531,8 @@ _NOT_WITH_COMPARE = {"settings": "-X", "size": "--size", "topic": "--topic",
               help="Messages per produce_many_async call (--mode many).")
 @click.option("-r", "--rate", type=click.FloatRange(min=0), default=0, show_default=True,
               metavar="MSGS_PER_S", help="Throttle to this many messages a second; 0: unlimited.")
-@click.option("-t", "--topic", default="waterdrop-bench", show_default=True)
+@click.option("-t", "--topic", default="waterdrop-bench", show_default=True,
+              help="Topic to produce to.")
 @click.option("--partitions", type=click.IntRange(min=1), default=3, show_default=True,
               help="Partitions of the topic created on the embedded MockCluster.")
 @_settings_option
