@@ -88,7 +88,9 @@ def _settings_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _settings_callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, str]:
+def _settings_callback(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, str]:
     try:
         return parse_settings(value)
     except ValueError as error:
