@@ -56,8 +56,8 @@ def main(page: str) -> int:
                 source = example.source.replace(BROKER, cluster.bootstrap_servers)
                 # line numbers in tracebacks point into the page
                 source = "\n" * (example.line - 1) + source
-                code = compile(source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
                 try:
+                    code = compile(source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
                     if code.co_flags & inspect.CO_COROUTINE:
                         asyncio.run(eval(code, namespace))  # a block using top-level await
                     else:
