@@ -12,6 +12,8 @@ Conventions, which every page follows (they are also described in docs/contribut
   function the example calls), or a call that exercises a hook the example only defines.
 - ``<!-- docs-test: skip REASON -->`` right before a block skips that block; REASON is
   mandatory and the test reports every skip.
+- Hidden blocks may use ``docs_mock_cluster``, the page's ``waterdrop.testing.MockCluster``, to
+  inject faults (a broker refusing a request) that an example then handles.
 - ``myapp.kafka.MY_PRODUCER``, the application's producer of the shutdown and framework
   examples, is provided by the runner: a producer connected to the MockCluster.
 """
