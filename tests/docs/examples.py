@@ -21,6 +21,7 @@ Conventions, which every page follows (they are also described in docs/contribut
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def parse(text: str, page: str) -> list[Example]:
                 while i < len(lines) and "-->" not in lines[i]:
                     body.append(lines[i])
                     i += 1
-                examples.append(Example(page, start, "hidden", "\n".join(body) + "\n"))
+                examples.append(Example(page, start, "hidden", textwrap.dedent("\n".join(body)) + "\n"))
                 i += 1
                 continue
             raise ValueError(f"{page}:{i + 1}: unknown docs-test marker {kind!r}")

@@ -54,6 +54,7 @@ def main(page: str) -> int:
                 if example.kind == "skip":
                     result["skipped"].append(f"{page}:{example.line}: {example.reason}")
                     continue
+                print(f"DOCS-TEST-BLOCK {page}:{example.line}", file=sys.stderr, flush=True)
                 source = example.source.replace(BROKER, cluster.bootstrap_servers)
                 # line numbers in tracebacks point into the page
                 source = "\n" * (example.line - 1) + source
@@ -72,6 +73,7 @@ def main(page: str) -> int:
                     break
                 result["hidden" if example.kind == "hidden" else "run"] += 1
         finally:
+            print("DOCS-TEST-BLOCK closing the producers left open", file=sys.stderr, flush=True)
             from waterdrop.producer import _LIVE
 
             for producer in list(_LIVE):

@@ -16,6 +16,7 @@ import pytest
 from tests.docs.examples import ROOT, page_examples, pages
 
 RUNNER = ROOT / "tests" / "docs" / "run_page.py"
+PAGE_TIMEOUT = 60  # seconds for all the examples of one page
 PAGES = [page for page in pages() if any(e.kind != "hidden" for e in page_examples(page))]
 
 #: filled by the tests, printed by conftest.py's terminal summary
@@ -32,14 +33,24 @@ def test_pages_are_found():
 @pytest.mark.parametrize("page", PAGES)
 def test_page_examples_run(page):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    completed = subprocess.run(
-        [sys.executable, str(RUNNER), page],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, str(RUNNER), page],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PAGE_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as expired:
+        stderr = expired.stderr or b""
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode(errors="replace")
+        started = [l for l in stderr.splitlines() if l.startswith("DOCS-TEST-BLOCK ")]
+        pytest.fail(
+            f"{page}: still running after {PAGE_TIMEOUT} s, in "
+            f"{started[-1][len('DOCS-TEST-BLOCK '):] if started else 'start-up'}\n{stderr[-3000:]}"
+        )
     lines = [l for l in completed.stdout.splitlines() if l.startswith("DOCS-TEST-RESULT ")]
     assert lines, f"{page}: the runner ended without a result\n{completed.stdout}\n{completed.stderr}"
     result = json.loads(lines[-1][len("DOCS-TEST-RESULT "):])
