@@ -15,7 +15,8 @@ Conventions, which every page follows (they are also described in docs/contribut
 - Hidden blocks may use ``docs_mock_cluster``, the page's ``waterdrop.testing.MockCluster``, to
   inject faults (a broker refusing a request) that an example then handles.
 - ``myapp.kafka.MY_PRODUCER``, the application's producer of the shutdown and framework
-  examples, is provided by the runner: a producer connected to the MockCluster.
+  examples, is provided by the runner: a producer connected to the MockCluster. A hidden block
+  that closed it (by running a shutdown hook) calls ``docs_new_app_producer()`` to get a new one.
 """
 
 from __future__ import annotations

@@ -49,12 +49,14 @@ def main(page: str) -> int:
         sys.modules["__main__"] = module  # so multiprocessing and pickle find example functions
         namespace = module.__dict__
         namespace["docs_mock_cluster"] = cluster  # for hidden blocks that inject faults
+        # for hidden blocks that ran a shutdown hook and need the application's producer again
+        namespace["docs_new_app_producer"] = lambda: _fake_app(cluster.bootstrap_servers)
         try:
             for example in examples:
                 if example.kind == "skip":
                     result["skipped"].append(f"{page}:{example.line}: {example.reason}")
                     continue
-                print(f"DOCS-TEST-BLOCK {page}:{example.line}", file=sys.stderr, flush=True)
+                print(f"DOCS-TEST-BLOCK {page}:{example.line} (pid {os.getpid()})", file=sys.stderr, flush=True)
                 source = example.source.replace(BROKER, cluster.bootstrap_servers)
                 # line numbers in tracebacks point into the page
                 source = "\n" * (example.line - 1) + source
