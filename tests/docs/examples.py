@@ -14,6 +14,9 @@ Conventions, which every page follows (they are also described in docs/contribut
   mandatory and the test reports every skip.
 - Hidden blocks may use ``docs_mock_cluster``, the page's ``waterdrop.testing.MockCluster``, to
   inject faults (a broker refusing a request) that an example then handles.
+- ``tests/docs/preludes/<page>.py`` (the page's path with ``/`` as ``__``), if it exists, runs
+  before the page's first block, as a hidden block would. It is for pages whose text belongs to
+  someone else; a page of our own uses hidden blocks instead.
 - ``myapp.kafka.MY_PRODUCER``, the application's producer of the shutdown and framework
   examples, is provided by the runner: a producer connected to the MockCluster. A hidden block
   that closed it (by running a shutdown hook) calls ``docs_new_app_producer()`` to get a new one.
@@ -105,6 +108,10 @@ def parse(text: str, page: str) -> list[Example]:
     if skip_reason is not None:
         raise ValueError(f"{page}: a docs-test skip is not followed by a python block")
     return examples
+
+
+def prelude_path(page: str) -> Path:
+    return ROOT / "tests" / "docs" / "preludes" / (page.replace("/", "__").removesuffix(".md") + ".py")
 
 
 def page_examples(page: str) -> list[Example]:

@@ -18,7 +18,7 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from examples import page_examples  # noqa: E402
+from examples import Example, page_examples, prelude_path  # noqa: E402
 
 BROKER = "localhost:9092"
 
@@ -51,6 +51,9 @@ def main(page: str) -> int:
         namespace["docs_mock_cluster"] = cluster  # for hidden blocks that inject faults
         # for hidden blocks that ran a shutdown hook and need the application's producer again
         namespace["docs_new_app_producer"] = lambda: _fake_app(cluster.bootstrap_servers)
+        prelude = prelude_path(page)
+        if prelude.is_file():
+            examples = [Example(page, 1, "hidden", prelude.read_text(encoding="utf-8"))] + examples
         try:
             for example in examples:
                 if example.kind == "skip":
