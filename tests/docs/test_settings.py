@@ -42,7 +42,7 @@ def test_timeouts_are_in_milliseconds():
 
 
 def test_a_producer_gets_the_documented_defaults():
-    producer = Producer(kafka={"bootstrap.servers": "127.0.0.1:1"}, deliver=False)
+    producer = Producer(kafka={"bootstrap.servers": "127.0.0.1:1"})  # configured, never used
     try:
         for setting in config.SETTINGS:
             value = getattr(producer.config, setting.name)
