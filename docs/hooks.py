@@ -4,6 +4,8 @@
   become tables built from ``waterdrop.config.SETTINGS`` and ``KAFKA_SETTINGS``.
 - docs/benchmarks.md: ``<!-- generated: bench-results -->`` becomes bench/RESULTS.md, its
   headings moved one level down.
+- ``<!-- docs-test: ... -->`` comments (hidden example setup, see tests/docs/examples.py) are
+  removed from every page.
 
 config.py is loaded by path (it imports only the standard library), so building the site does
 not need the compiled extension.
@@ -93,10 +95,12 @@ GENERATORS = {
     "bench-results": bench_results,
 }
 _MARK = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.M)
+# the test conventions of tests/docs (hidden setup blocks, skips): not for readers
+_DOCS_TEST = re.compile(r"^[ \t]*<!--[ \t]*docs-test:.*?-->[ \t]*\n?", re.M | re.S)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     def replace(match: re.Match[str]) -> str:
         return GENERATORS[match.group(1)]()
 
-    return _MARK.sub(replace, markdown)
+    return _MARK.sub(replace, _DOCS_TEST.sub("", markdown))
