@@ -62,3 +62,48 @@ def test_page_examples_run(page):
     )
     assert result["run"] > 0
     assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+def test_the_conventions_are_parsed():
+    from tests.docs.examples import parse
+
+    page = "\n".join([
+        "# Title",
+        "```python",
+        "a = 1",
+        "```",
+        "<!-- docs-test: hidden",
+        "b = a + 1",
+        "-->",
+        "- an item:",
+        "",
+        "  ```python",
+        "  if b:",
+        "      c = b",
+        "  ```",
+        "<!-- docs-test: skip needs a real cluster of 5 brokers -->",
+        "```python",
+        "unreachable()",
+        "```",
+        "```sh",
+        "pip install .",
+        "```",
+        "````text",
+        "```python",
+        "shown_as_text()",
+        "```",
+        "````",
+    ])
+    examples = parse(page, "page.md")
+    assert [(e.kind, e.line) for e in examples] == [
+        ("code", 3), ("hidden", 6), ("code", 11), ("skip", 16)
+    ]
+    assert examples[2].source == "if b:\n    c = b\n"
+    assert examples[3].reason == "needs a real cluster of 5 brokers"
+
+
+def test_a_skip_needs_a_reason():
+    from tests.docs.examples import parse
+
+    with pytest.raises(ValueError, match="needs a reason"):
+        parse("<!-- docs-test: skip -->\n```python\nx = 1\n```\n", "page.md")
