@@ -86,8 +86,11 @@ def bench_results() -> str:
         if not fenced and re.match(r"#{1,5} ", line):
             line = "#" + line
         out.append(line)
-    return "\n".join(out)
+    # links relative to bench/ do not resolve on the site: keep the text, name the file
+    return _RELATIVE_LINK.sub(lambda m: f"{m[1]} (`bench/{m[2]}`)", "\n".join(out))
 
+
+_RELATIVE_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\((?!https?:|mailto:|#)([^)\s]+)\)")
 
 GENERATORS = {
     "settings": settings_table,
