@@ -9,7 +9,8 @@ from waterdrop.errors import KafkaError
 ERROR_NAMES: dict[int, str]
 ERROR_CODES: dict[str, int]
 
-def librdkafka_version() -> str: ...
+def librdkafka_version() -> str:
+    """The version of the linked librdkafka, e.g. ``"2.14.2"``."""
 def librdkafka_version_int() -> int: ...
 def kafka_error(
     code: int,
@@ -31,8 +32,15 @@ def resolved_handle(
 def pending_handle(topic: str, label: Any = ..., max_wait_ms: int = ...) -> DeliveryHandle: ...
 
 class DeliveryReport:
+    """The broker's verdict on one message: where it was written, or why it was not.
+
+    ``produce_sync`` returns one; ``DeliveryHandle.wait()`` returns one.
+    """
+
     topic_name: str
+    """The topic the message was produced to."""
     label: Any
+    """The message's ``label`` (never sent to Kafka), or ``None``."""
     def __init__(
         self,
         topic_name: str,
@@ -43,25 +51,51 @@ class DeliveryReport:
         latency_ms: float = ...,
     ) -> None: ...
     @property
-    def topic(self) -> str: ...
+    def topic(self) -> str:
+        """Alias of ``topic_name``."""
     @property
-    def partition(self) -> int: ...
+    def partition(self) -> int:
+        """The partition the message was written to (-1 if it failed before one was chosen)."""
     @property
-    def offset(self) -> int: ...
+    def offset(self) -> int:
+        """The message's offset in its partition (-1 if it was not written)."""
     @property
-    def error(self) -> KafkaError | None: ...
+    def error(self) -> KafkaError | None:
+        """``None`` when delivered, else the ``KafkaError`` (``.code`` like ``"msg_timed_out"``)."""
     @property
-    def latency_ms(self) -> float: ...
+    def latency_ms(self) -> float:
+        """librdkafka's produce-to-acknowledgement latency, in milliseconds."""
 
 @final
 class DeliveryHandle(DeliveryReport):
+    """A message on its way, returned by ``produce_async`` (and the ``*_many_*`` methods).
+
+    ``wait()`` blocks until the verdict (without holding the GIL); ``await handle`` does the
+    same from asyncio without blocking a thread.
+    """
+
     @property
-    def pending(self) -> bool: ...
-    def report(self) -> DeliveryReport | None: ...
+    def pending(self) -> bool:
+        """``True`` until the message is delivered or has failed."""
+    def report(self) -> DeliveryReport | None:
+        """The report if the verdict is in, else ``None`` (never blocks)."""
     def wait(
         self, max_wait_timeout: int | None = ..., raise_response_error: bool = ...
-    ) -> DeliveryReport: ...
-    def add_done_callback(self, callback: Callable[[DeliveryHandle], Any]) -> None: ...
+    ) -> DeliveryReport:
+        """Wait for the verdict and return the report.
+
+        Args:
+            max_wait_timeout: at most this many milliseconds (default: the producer's
+                ``max_wait_timeout``); raises ``WaitTimeoutError`` if the message is still on
+                its way then (it may still be delivered later).
+            raise_response_error: raise the ``KafkaError`` of a failed delivery (the default);
+                with ``False``, return the report with ``report.error`` set instead.
+        """
+    def add_done_callback(self, callback: Callable[[DeliveryHandle], Any]) -> None:
+        """Call ``callback(handle)`` once the verdict is in (at once if it already is).
+
+        It runs on the producer's delivery thread: keep it short.
+        """
     def _resolve(
         self, partition: int = ..., offset: int = ..., error: KafkaError | None = ...
     ) -> None: ...
@@ -132,18 +166,40 @@ class Client:
     def abandon(self) -> None: ...
 
 class MockCluster:
+    """librdkafka's in-process Kafka cluster: the real protocol on 127.0.0.1, fault injection.
+
+    A context manager; any Kafka client on the host can connect to ``bootstrap_servers``
+    while it lives. Topics are created on first use, or with ``create_topic``. Brokers are
+    numbered from 1.
+    """
+
     bootstrap_servers: str
+    """The ``bootstrap.servers`` string of the cluster's brokers."""
     brokers: int
-    def __init__(self, brokers: int = ...) -> None: ...
-    def create_topic(self, topic: str, partitions: int = ..., replication_factor: int = ...) -> None: ...
-    def broker_down(self, broker_id: int) -> None: ...
-    def broker_up(self, broker_id: int) -> None: ...
-    def set_rtt(self, broker_id: int, rtt_ms: int) -> None: ...
-    def set_leader(self, topic: str, partition: int, broker_id: int) -> None: ...
-    def push_request_errors(self, api_key: int, errors: list[int | str]) -> None: ...
-    def clear_request_errors(self, api_key: int) -> None: ...
-    def abandon(self) -> None: ...
-    def close(self) -> None: ...
+    """How many brokers the cluster has."""
+    def __init__(self, brokers: int = ...) -> None:
+        """Start a cluster of ``brokers`` brokers (3 by default)."""
+    def create_topic(self, topic: str, partitions: int = ..., replication_factor: int = ...) -> None:
+        """Create ``topic`` with ``partitions`` partitions and ``replication_factor`` replicas."""
+    def broker_down(self, broker_id: int) -> None:
+        """Make broker ``broker_id`` unreachable (its connections are closed)."""
+    def broker_up(self, broker_id: int) -> None:
+        """Bring broker ``broker_id`` back."""
+    def set_rtt(self, broker_id: int, rtt_ms: int) -> None:
+        """Delay every response of ``broker_id`` (-1: all brokers) by ``rtt_ms``."""
+    def set_leader(self, topic: str, partition: int, broker_id: int) -> None:
+        """Move the leadership of ``topic``'s ``partition`` to broker ``broker_id``."""
+    def push_request_errors(self, api_key: int, errors: list[int | str]) -> None:
+        """Fail the next requests of ``api_key`` (0 = Produce) with ``errors``, in order.
+
+        An error is a librdkafka error name (``"not_leader_for_partition"``) or its code.
+        """
+    def clear_request_errors(self, api_key: int) -> None:
+        """Forget the errors pushed for ``api_key`` that were not used yet."""
+    def abandon(self) -> None:
+        """Forget the native cluster without touching it (in a forked child)."""
+    def close(self) -> None:
+        """Stop the cluster (also done when the ``with`` block ends)."""
     def __enter__(self) -> MockCluster: ...
     def __exit__(self, *exc: object) -> None: ...
 
@@ -167,4 +223,11 @@ class ProducerBase:
     _default_variant: Any
     def produce_async(
         self, message: Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> DeliveryHandle: ...
+    ) -> DeliveryHandle:
+        """Send one message without waiting; return its ``DeliveryHandle`` at once.
+
+        The message is a mapping or the same names as keywords (``topic``, ``payload``,
+        ``key``, ``partition``, ``partition_key``, ``timestamp``, ``headers``, ``label``). It is
+        validated first: ``MessageInvalidError`` means nothing was sent. A failure to enqueue
+        raises ``ProduceError``; a delivery failure reaches the handle.
+        """

@@ -4,48 +4,168 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, default, unit and meaning (the configuration reference is built
+    from these records, so the documentation cannot drift from the code)."""
+
+    name: str
+    default: Any
+    #: "ms", "bytes", "attempts", "codes" ... ; "" for settings that are not quantities
+    unit: str
+    meaning: str
+    #: how the default reads in the documentation when it is resolved at setup (``None``)
+    shown_default: str = ""
+
+
 #: librdkafka settings WaterDrop injects when the user did not set them.
-KAFKA_DEFAULTS: dict[str, Any] = {
-    "client.id": "waterdrop",
-    # forced to 0 when the client is built and nobody listens to statistics.emitted
-    "statistics.interval.ms": 5_000,
-    # below max_wait_timeout, so a sync wait always ends with a real verdict
-    "message.timeout.ms": 150_000,
-    "transaction.timeout.ms": 165_000,
-    "socket.nagle.disable": True,
-}
+KAFKA_SETTINGS: tuple[Setting, ...] = (
+    Setting("client.id", "waterdrop", "", "the client id librdkafka sends to the brokers"),
+    Setting(
+        "statistics.interval.ms", 5_000, "ms",
+        "how often librdkafka emits statistics; forced to 0 when the client is built and "
+        "nobody listens to `statistics.emitted`",
+    ),
+    Setting(
+        "message.timeout.ms", 150_000, "ms",
+        "how long librdkafka tries to deliver a message; below `max_wait_timeout`, so a "
+        "synchronous wait always ends with a real verdict rather than a wait timeout",
+    ),
+    Setting(
+        "transaction.timeout.ms", 165_000, "ms",
+        "how long a transaction may stay open before the broker aborts it; must be at least "
+        "`message.timeout.ms`",
+    ),
+    Setting("socket.nagle.disable", True, "", "send small requests at once (lower latency)"),
+)
+
+#: Root settings (the ``Producer(...)`` / ``setup(...)`` keywords).
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "id", None, "",
+        "the producer's id in events and logs (not librdkafka's `client.id`)",
+        '`"waterdrop-"` and 12 random hex digits',
+    ),
+    Setting(
+        "logger", None, "", "the `logging.Logger` librdkafka's log lines go to",
+        '`logging.getLogger("waterdrop")`',
+    ),
+    Setting(
+        "monitor", None, "",
+        "the producer's event bus (`waterdrop.instrumentation.Monitor`)", "a new `Monitor`",
+    ),
+    Setting(
+        "max_payload_size", 1_000_012, "bytes",
+        "the largest payload a message may have (a `str` counts its UTF-8 bytes); larger "
+        "messages are refused with `MessageInvalidError` before anything is sent",
+    ),
+    Setting(
+        "max_wait_timeout", 180_000, "ms",
+        "how long `produce_sync`, `produce_many_sync`, `flush_sync`, `DeliveryHandle.wait()` "
+        "and `close()` wait at most",
+    ),
+    Setting(
+        "wait_on_queue_full", True, "",
+        "on librdkafka's `queue_full`, back off and retry instead of raising at once",
+    ),
+    Setting(
+        "wait_backoff_on_queue_full", 100, "ms",
+        "the pause between two attempts after `queue_full`",
+    ),
+    Setting(
+        "wait_timeout_on_queue_full", 10_000, "ms",
+        "how long a dispatch keeps retrying after `queue_full` before it raises",
+    ),
+    Setting(
+        "instrument_on_wait_queue_full", True, "",
+        "emit `error.occurred` for every `queue_full` that is retried",
+    ),
+    Setting(
+        "wait_backoff_on_transaction_command", 500, "ms",
+        "the pause before retrying a retryable transaction command, multiplied by the "
+        "attempt number",
+    ),
+    Setting(
+        "max_attempts_on_transaction_command", 5, "attempts",
+        "how many times a retryable transaction command (begin, commit, abort, sending "
+        "offsets) is attempted",
+    ),
+    Setting(
+        "reload_on_transaction_fatal_error", True, "",
+        "rebuild the client after a fatal (or other librdkafka) error aborted a transaction",
+    ),
+    Setting(
+        "reload_on_idempotent_fatal_error", False, "",
+        "rebuild the client after a fatal error on an idempotent, non-transactional producer",
+    ),
+    Setting(
+        "wait_backoff_on_idempotent_fatal_error", 5_000, "ms",
+        "the pause after rebuilding an idempotent producer's client",
+    ),
+    Setting(
+        "max_attempts_on_idempotent_fatal_error", 5, "attempts",
+        "how many times in a row an idempotent producer's client is rebuilt",
+    ),
+    Setting(
+        "wait_backoff_on_transaction_fatal_error", 1_000, "ms",
+        "the pause after rebuilding a transactional producer's client",
+    ),
+    Setting(
+        "max_attempts_on_transaction_fatal_error", 10, "attempts",
+        "how many reloads in a row a transactional producer may do (reset by a successful "
+        "commit)",
+    ),
+    Setting(
+        "wait_timeout_on_transaction_abort", 0, "ms",
+        "before aborting because of an exception or `AbortTransaction`, wait up to this long "
+        "for the transaction's first message to be acknowledged (0: off); works around "
+        "librdkafka#4849",
+    ),
+    Setting(
+        "non_reloadable_errors", ("fenced",), "error codes",
+        "`KafkaError.code` values that never trigger a reload (transactional or idempotent)",
+        '`["fenced"]`',
+    ),
+    Setting(
+        "idle_disconnect_timeout", 0, "ms",
+        "disconnect a producer that sent nothing for this long (0: never; otherwise at least "
+        "30 000); it reconnects on its next dispatch",
+    ),
+    Setting(
+        "statistics_decorator", None, "",
+        "turns librdkafka's cumulative statistics into deltas and freeze durations before "
+        "`statistics.emitted`", "a new `StatisticsDecorator`",
+    ),
+    Setting(
+        "deliver", True, "",
+        "`False` swaps in the `Dummy` client: messages are validated but never sent",
+    ),
+    Setting(
+        "client_class", None, "",
+        "the client factory; `waterdrop.clients.Dummy` and `Buffered` are for tests",
+        "`waterdrop.clients.Rdkafka`",
+    ),
+    Setting(
+        "kafka", None, "",
+        "librdkafka properties: a non-empty `dict` with `str` keys and `str`, `int`, `float` "
+        "or `bool` values; WaterDrop's librdkafka defaults are merged under it",
+        "required",
+    ),
+    Setting(
+        "middleware", None, "",
+        "the chain of callables run on every message before it is validated",
+        "an empty `Middleware`",
+    ),
+)
+
+KAFKA_DEFAULTS: dict[str, Any] = {s.name: s.default for s in KAFKA_SETTINGS}
 
 #: Root settings and their defaults. ``None`` means "resolved at setup" (id, logger, ...).
-DEFAULTS: dict[str, Any] = {
-    "id": None,
-    "logger": None,
-    "monitor": None,
-    "max_payload_size": 1_000_012,
-    "max_wait_timeout": 180_000,
-    "wait_on_queue_full": True,
-    "wait_backoff_on_queue_full": 100,
-    "wait_timeout_on_queue_full": 10_000,
-    "instrument_on_wait_queue_full": True,
-    "wait_backoff_on_transaction_command": 500,
-    "max_attempts_on_transaction_command": 5,
-    "reload_on_transaction_fatal_error": True,
-    "reload_on_idempotent_fatal_error": False,
-    "wait_backoff_on_idempotent_fatal_error": 5_000,
-    "max_attempts_on_idempotent_fatal_error": 5,
-    "wait_backoff_on_transaction_fatal_error": 1_000,
-    "max_attempts_on_transaction_fatal_error": 10,
-    "wait_timeout_on_transaction_abort": 0,
-    "non_reloadable_errors": ("fenced",),
-    "idle_disconnect_timeout": 0,
-    "statistics_decorator": None,
-    "deliver": True,
-    "client_class": None,
-    "kafka": None,
-    "middleware": None,
-}
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 
 
 class Config:

@@ -162,10 +162,12 @@ class Producer(ProducerBase):
 
     @property
     def status(self) -> Status:
+        """The lifecycle state: ``INITIAL``, ``CONFIGURED``, ``CONNECTED``, ... ``CLOSED``."""
         return self._status
 
     @property
     def middleware(self) -> Any:
+        """The middleware chain: ``append(step)``, ``prepend(step)``; message in, message out."""
         return self._middleware
 
     @property
@@ -175,10 +177,12 @@ class Producer(ProducerBase):
 
     @property
     def transactional(self) -> bool:
+        """Whether the ``kafka`` settings have a ``transactional.id``."""
         return bool(self.config and "transactional.id" in self.config.kafka)
 
     @property
     def idempotent(self) -> bool:
+        """Whether the producer is idempotent (``enable.idempotence``, or transactional)."""
         if self.transactional:
             return True
         value = self.config.kafka.get("enable.idempotence", False) if self.config else False
@@ -186,6 +190,7 @@ class Producer(ProducerBase):
 
     @property
     def in_transaction(self) -> bool:
+        """Whether the calling thread is inside this producer's ``transaction()`` block."""
         return self._transaction_owner == threading.get_ident()
 
     @property
@@ -578,12 +583,15 @@ class Producer(ProducerBase):
     def tombstone_async(
         self, message: Mapping[str, Any] | None = None, /, **fields: Any
     ) -> DeliveryHandle:
+        """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
         return self.produce_async(self._tombstone(message, fields))
 
     def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+        """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
         return self.produce_many_sync([self._tombstone(m, {}) for m in messages])
 
     def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+        """Tombstones for many keys without waiting: returns their delivery handles."""
         return self.produce_many_async([self._tombstone(m, {}) for m in messages])
 
     # --- buffering -------------------------------------------------------------------------------
@@ -604,6 +612,7 @@ class Producer(ProducerBase):
         return self.messages
 
     def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+        """Append messages to the internal buffer (validated when flushed); returns them."""
         batch = list(messages)
         self._ensure_active()
         start = time.monotonic()
