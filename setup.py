@@ -6,7 +6,11 @@ into _core (see vendor/librdkafka/README.md).  WATERDROP_SYSTEM_LIBRDKAFKA=1
 links a system librdkafka found by `pkg-config rdkafka` instead.
 
 Other switches: WATERDROP_CYTHON_ANNOTATE=1 writes Cython's HTML annotation
-next to the generated C (build/cython/).
+next to the generated C (build/cython/).  WATERDROP_SANITIZE=address,undefined
+(any of address, undefined, leak) compiles and links _core with those
+sanitizers, -g -O1 -fno-omit-frame-pointer, in build/sanitize-<names>/ so that
+such a build and a normal one never reuse each other's objects (ci/sanitize,
+docs/reliability.md).  librdkafka itself stays uninstrumented.
 """
 
 from __future__ import annotations
@@ -34,6 +38,37 @@ CYTHON_DIRECTIVES = {
 
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+SANITIZERS = ("address", "undefined", "leak")
+
+
+def _sanitizers() -> list[str]:
+    """WATERDROP_SANITIZE, checked: a typo must not give an uninstrumented build silently."""
+    value = os.environ.get("WATERDROP_SANITIZE", "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return []
+    names = sorted({n.strip() for n in value.split(",") if n.strip()})
+    unknown = [n for n in names if n not in SANITIZERS]
+    if unknown or not names:
+        sys.stderr.write(
+            f"\nerror: WATERDROP_SANITIZE={value!r}: expected a comma-separated list of "
+            f"{', '.join(SANITIZERS)}\n")
+        raise SystemExit(1)
+    return names
+
+
+def _sanitize_args(names: list[str]) -> tuple[list[str], list[str]]:
+    """(compile args, link args) for _core built with the given sanitizers.
+
+    Appended after Python's own CFLAGS, so -O1 wins over its -O3. -fno-sanitize-recover
+    makes every UBSan finding fatal (ASan's always are), whatever UBSAN_OPTIONS says.
+    """
+    flag = "-fsanitize=" + ",".join(names)
+    compile_args = [flag, "-fno-omit-frame-pointer", "-g", "-O1"]
+    if "undefined" in names:
+        compile_args.append("-fno-sanitize-recover=undefined")
+    return compile_args, [flag]
 
 
 def _vendor_build():
@@ -93,6 +128,14 @@ class build_ext(_build_ext):
             ext.libraries = list(ext.libraries) + link["libraries"]
             ext.extra_compile_args = list(ext.extra_compile_args) + link["extra_compile_args"]
             ext.extra_link_args = list(ext.extra_link_args) + link["extra_link_args"]
+        if _SANITIZERS:
+            compile_args, link_args = _sanitize_args(_SANITIZERS)
+            for ext in self.extensions:
+                if getattr(ext, "_waterdrop_sanitized", False):
+                    continue
+                ext._waterdrop_sanitized = True
+                ext.extra_compile_args = list(ext.extra_compile_args) + compile_args
+                ext.extra_link_args = list(ext.extra_link_args) + link_args
         super().run()
         if self._licenses is not None:
             dest = self._licenses_dest()
@@ -110,7 +153,15 @@ class build_ext(_build_ext):
         return outputs
 
 
+# A sanitized build gets its own build directory: setuptools skips compiling an extension
+# whose built file is newer than its sources, so a shared build/ would hand one kind of
+# build to the other's install.
+_SANITIZERS = _sanitizers()
+_OPTIONS = {"build": {"build_base": str(Path("build") / ("sanitize-" + "-".join(_SANITIZERS)))}} \
+    if _SANITIZERS else {}
+
 setup(
+    options=_OPTIONS,
     ext_modules=[
         Extension(
             "waterdrop._core",
