@@ -34,7 +34,7 @@ from tests.reliability.kafka_cluster import (
     wait_for,
 )
 from tests.reliability.report import record
-from tests.reliability.sizes import SOAK, sized
+from tests.reliability.sizes import sized
 from waterdrop import Producer, WaitTimeoutError
 
 TOTAL = sized(300_000, 1_000_000)

@@ -26,6 +26,7 @@ import pytest
 
 from tests.helpers import close_within
 from tests.reliability.kafka_cluster import KafkaCluster, create_topic, read_all
+from tests.reliability.report import record
 from tests.reliability.tls import Certificates, make_certificates
 from waterdrop import ConfigurationInvalidError, ProduceError, Producer
 from waterdrop.instrumentation import CLASS_EVENTS, EVENTS
@@ -403,8 +404,8 @@ def test_secrets_never_appear_in_logs_reprs_events_or_errors(secure):
     assert any("SASL" in t or "sasl" in t for t in texts), "librdkafka's debug log was not seen"
     assert any("secret-scan" in t for t in texts), "the LoggerListener's lines were not seen"
     leaks = Scanner.leaks(texts, secret_values)
-    print(f"\n[secrets scan] {len(texts)} texts scanned, {len(secret_values)} secrets, "
-          f"leaks: {sorted(leaks)}")
+    record("secrets_scan", {"texts_scanned": len(texts), "secrets": len(secret_values),
+                            "leaks": sorted(leaks)})
     assert not leaks, f"secrets found in user-visible text: {leaks}"
 
 
