@@ -204,7 +204,8 @@ def _secret(name: object) -> bool:
     """librdkafka settings whose values must never be printed (passwords, keys, secrets)."""
     text = str(name).lower()
     return any(word in text for word in ("password", "secret", "sasl.oauthbearer.config",
-                                         "ssl.key.pem", "ssl_key", "token"))
+                                         "ssl.key.pem", "ssl_key", "token", "passphrase",
+                                         "private.key"))
 
 
 def resolve(config: Config) -> None:

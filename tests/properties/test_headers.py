@@ -15,6 +15,7 @@ from tests.properties.conftest import EXAMPLES, PROPERTY_SETTINGS
 from tests.properties.ledger import Ledger
 from tests.properties.runner import WAIT_MS, run_single
 from tests.properties.strategies import hostile_headers, nonempty
+from tests.reliability.report import record
 from tests.reliability.sizes import sized
 from waterdrop import Producer
 
@@ -48,7 +49,7 @@ def test_headers_are_delivered_intact_or_refused_before_sending(mock_cluster):
 
         prop()
         assert EXAMPLES_RUN[0] >= EXAMPLES, f"only {EXAMPLES_RUN[0]} examples ran"
-        print(f"\n[headers] {ledger.verify()}")
+        record("property_headers", {"examples": EXAMPLES_RUN[0], "result": ledger.verify()})
         assert ledger.accepted and ledger.refused
     finally:
         ledger.close()

@@ -20,6 +20,7 @@ from tests.properties.conftest import EXAMPLES, PROPERTY_SETTINGS
 from tests.properties.ledger import Ledger
 from tests.properties.runner import WAIT_MS, run_batch, run_single
 from tests.properties.strategies import containers
+from tests.reliability.report import record
 from tests.reliability.sizes import sized
 from waterdrop import Producer
 
@@ -56,7 +57,7 @@ def test_single_messages_are_delivered_intact_or_refused_before_sending(setup):
 
     prop()
     assert EXAMPLES_RUN[0] >= EXAMPLES, f"only {EXAMPLES_RUN[0]} examples ran"
-    print(f"\n[single messages] {ledger.verify()}")
+    record("property_single_messages", {"examples": EXAMPLES_RUN[0], "result": ledger.verify()})
     assert ledger.accepted and ledger.refused
 
 
@@ -77,5 +78,5 @@ def test_batches_are_all_delivered_or_all_refused(setup):
 
     prop()
     assert EXAMPLES_RUN[0] >= EXAMPLES, f"only {EXAMPLES_RUN[0]} examples ran"
-    print(f"\n[batches] {ledger.verify()}")
+    record("property_batches", {"examples": EXAMPLES_RUN[0], "result": ledger.verify()})
     assert ledger.accepted and ledger.refused

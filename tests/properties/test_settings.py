@@ -17,6 +17,7 @@ from tests.properties.conftest import EXAMPLES, PROPERTY_SETTINGS
 from tests.properties.ledger import Ledger
 from tests.properties.runner import run_single
 from tests.properties.strategies import producer_settings
+from tests.reliability.report import record
 from tests.reliability.sizes import sized
 from waterdrop import ConfigurationInvalidError, Producer
 
@@ -60,7 +61,8 @@ def test_settings_are_refused_at_once_or_deliver_intact(mock_cluster):
     try:
         prop()
         assert EXAMPLES_RUN[0] >= EXAMPLES, f"only {EXAMPLES_RUN[0]} examples ran"
-        print(f"\n[settings] {ledger.verify()} outcomes={outcomes}")
+        record("property_settings", {"examples": EXAMPLES_RUN[0], "result": ledger.verify(),
+                                      "outcomes": dict(outcomes)})
         assert ledger.accepted and outcomes.get("setup refused")
     finally:
         ledger.close()

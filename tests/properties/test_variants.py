@@ -16,6 +16,7 @@ from tests.properties.conftest import EXAMPLES, PROPERTY_SETTINGS
 from tests.properties.ledger import Ledger, assert_nothing_sent
 from tests.properties.runner import WAIT_MS, run_single
 from tests.properties.strategies import containers, variant_settings
+from tests.reliability.report import record
 from tests.reliability.sizes import sized
 from waterdrop import Producer
 from waterdrop.errors import VariantInvalidError
@@ -69,10 +70,12 @@ def test_variants_deliver_intact_or_are_refused_before_sending(mock_cluster):
 
         prop()
         assert EXAMPLES_RUN[0] >= EXAMPLES, f"only {EXAMPLES_RUN[0]} examples ran"
+        results = {}
         for (producer, ledger), name in zip(setups, ("plain", "idempotent")):
-            print(f"\n[variants {name}] {ledger.verify()}")
+            results[name] = ledger.verify()
             assert ledger.accepted
-        print(f"[variants] outcomes={outcomes}")
+        record("property_variants", {"examples": EXAMPLES_RUN[0], **results,
+                                     "outcomes": dict(outcomes)})
         assert outcomes.get("variant() refused") and outcomes.get("accepted")
     finally:
         for producer, ledger in setups:

@@ -12,7 +12,8 @@ confluent-kafka's Consumer and reconciled by message number:
   in an ``error.occurred`` event;
 - no number appears twice, and each partition holds its numbers in increasing order.
 
-Sizes: 60,000 messages in CI, 300,000 with WATERDROP_SOAK=1.
+Sizes: 300,000 messages in CI, 1,000,000 with WATERDROP_SOAK=1. The counts are printed and,
+with WATERDROP_RELIABILITY_REPORT=<file>, written to that JSON file (tests/reliability/report.py).
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from tests.reliability.kafka_cluster import (
     read_all,
     wait_for,
 )
-from tests.reliability.sizes import SOAK, sized
+from tests.reliability.report import record
+from tests.reliability.sizes import sized
 from waterdrop import Producer, WaitTimeoutError
 
-TOTAL = sized(60_000, 300_000)
-RATE = sized(3_000, 6_000)          # messages per second: production spans both crashes
+TOTAL = sized(300_000, 1_000_000)
+RATE = 10_000                       # messages per second: production spans both crashes
 WINDOW = 20_000                     # at most this many unresolved at once (an application's cap)
 PARTITIONS = 3
 KILLS = 2
@@ -59,7 +61,9 @@ def cluster(tmp_path_factory):
             "broker.heartbeat.interval.ms": "500",
         },
     )
+    started = time.monotonic()
     cluster.start()
+    cluster.start_seconds = time.monotonic() - started
     try:
         yield cluster
     finally:
@@ -179,6 +183,7 @@ def test_sigkill_partition_leader_twice_loses_and_duplicates_nothing(cluster):
 
     run = Run(producer, topic)
     kills: list[tuple[int, int, int]] = []   # (broker, pid, messages produced at the kill)
+    recoveries: list[float] = []             # seconds from SIGKILL to every ISR complete
     started = time.monotonic()
     try:
         run.thread.start()
@@ -190,6 +195,7 @@ def test_sigkill_partition_leader_twice_loses_and_duplicates_nothing(cluster):
             leader, _isr = partition_leaders(cluster.bootstrap, topic)[0]
             assert leader > 0, "partition 0 has no leader before the kill"
             pid = cluster.kill(leader)
+            killed_at = time.monotonic()
             kills.append((leader, pid, run.produced))
             # produce while the leader is dead and being replaced, then during its restart
             run.open_gate(restart_at)
@@ -197,6 +203,7 @@ def test_sigkill_partition_leader_twice_loses_and_duplicates_nothing(cluster):
             run.open_gate(restart_at + fifth)
             cluster.restart(leader)
             _wait_in_sync(cluster, topic)
+            recoveries.append(round(time.monotonic() - killed_at, 1))
         run.open_gate(TOTAL)
         run.wait_produced(TOTAL)
         run.thread.join(60)
@@ -229,7 +236,9 @@ def test_sigkill_partition_leader_twice_loses_and_duplicates_nothing(cluster):
         else:
             failed[i] = report.error.code
 
+    read_started = time.monotonic()
     messages = read_all(cluster.bootstrap, topic, deadline_s=sized(120, 600))
+    read_seconds = time.monotonic() - read_started
     seen: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
     per_partition: dict[int, list[int]] = collections.defaultdict(list)
     for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
@@ -252,18 +261,29 @@ def test_sigkill_partition_leader_twice_loses_and_duplicates_nothing(cluster):
     }
     wrong_partition = sorted(n for n in seen if seen[n][0][0] != n % PARTITIONS)
 
-    summary = (
-        f"\n[broker failure] mode={'soak' if SOAK else 'ci'} produced={TOTAL} "
-        f"succeeded={len(succeeded)} failed={len(failed)} "
-        f"failed_codes={dict(collections.Counter(failed.values()))} "
-        f"read_back={len(messages)} distinct={len(seen)} duplicates={len(duplicates)} "
-        f"lost={len(lost)} absent={len(absent)} absent_unreported={len(absent_unreported)} "
-        f"failed_but_present={len(failed_but_present)} out_of_order_partitions={len(out_of_order)} "
-        f"kills={kills} produce_and_confirm_s={produce_seconds:.1f} "
-        f"acknowledged_events={len(acknowledged)} failed_events={len(failed_events)} "
-        f"other_error_events={len(other_errors)}"
-    )
-    print(summary)
+    record("broker_failure", {
+        "produced": TOTAL,
+        "acknowledged": len(succeeded),
+        "failed_and_reported": len(failed),
+        "failed_codes": dict(collections.Counter(failed.values())),
+        "read_back": len(messages),
+        "distinct_read_back": len(seen),
+        "duplicates": len(duplicates),
+        "lost": len(lost),
+        "misplaced": len(misplaced),
+        "absent": len(absent),
+        "absent_unreported": len(absent_unreported),
+        "failed_but_present": len(failed_but_present),
+        "order_violations": len(out_of_order),
+        "kills": [{"broker": b, "pid": p, "produced_before_kill": n} for b, p, n in kills],
+        "kill_to_in_sync_s": recoveries,
+        "acknowledged_events": len(acknowledged),
+        "failed_events": len(failed_events),
+        "other_error_events": len(other_errors),
+        "cluster_start_s": round(getattr(cluster, "start_seconds", 0.0), 1),
+        "produce_and_confirm_s": round(produce_seconds, 1),
+        "read_back_s": round(read_seconds, 1),
+    })
 
     assert not duplicates, f"duplicates: {list(duplicates.items())[:10]}"
     assert not lost, f"acknowledged but not in the topic: {lost[:20]}"

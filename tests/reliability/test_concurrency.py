@@ -1,5 +1,6 @@
 """Threads against one producer: 16 of them producing async and sync with a close() racing
-them; a transaction in one thread while others produce. Every handle is resolved exactly
+them (each produces until close() refuses it, so the race is there in every run); a
+transaction in one thread while others produce. Every handle is resolved exactly
 once (counted with add_done_callback), nothing deadlocks (every wait has a hard deadline),
 and the topic holds exactly what was acknowledged (reconcile.py)."""
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.helpers import close_within, create_topic
 from tests.reliability.reconcile import reconcile
+from tests.reliability.report import record
 from tests.reliability.sizes import sized
 from waterdrop import (
     AbortTransaction,
@@ -26,7 +28,11 @@ from waterdrop.testing import MockCluster
 pytestmark = pytest.mark.timeout(sized(240, 1_800))
 
 THREADS = 16
-PER_THREAD = sized(1_500, 20_000)
+#: each thread produces until close() refuses it; this cap only bounds a run whose close()
+#: never comes (it is far beyond what the threads reach before the close)
+PER_THREAD = sized(50_000, 500_000)
+#: close() starts once half the threads have dispatched this many messages
+UNDER_WAY = sized(300, 5_000)
 JOIN_DEADLINE_S = 120.0
 
 
@@ -64,7 +70,9 @@ def test_sixteen_threads_async_and_sync_with_a_racing_close(cluster, force):
     topic = "race-close"
     cluster.create_topic(topic, partitions=4, replication_factor=3)
     # close(force=True) gives in-flight messages 300 ms, against brokers that answer after
-    # 200 ms: some are purged, and their handles must still resolve, once, as failed
+    # 2 s: whatever the threads dispatched in the last 2 s before close() is still unanswered
+    # (at 200 ms, a lightly loaded pipeline sometimes drained within the 300 ms and nothing
+    # was purged), so it is purged, and each of those handles must resolve, once, as failed
     producer = Producer(
         kafka={"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 2,
                "enable.idempotence": True},
@@ -105,8 +113,10 @@ def test_sixteen_threads_async_and_sync_with_a_racing_close(cluster, force):
                 resolutions.watch(number, handle)
                 with lock:
                     handles[number] = handle
-                if i == PER_THREAD // 5:
+                if i == UNDER_WAY:
                     progress.release()
+            with lock:
+                outcomes["finished before close"] += 1
         except BaseException as error:  # noqa: BLE001 - reported in the test thread
             failures.append(error)
 
@@ -116,12 +126,13 @@ def test_sixteen_threads_async_and_sync_with_a_racing_close(cluster, force):
         thread.start()
     start.wait()
     if force:
-        cluster.set_rtt(-1, 200)
+        cluster.set_rtt(-1, 2_000)
     for _ in range(THREADS // 2):       # close once half the threads are well under way
         assert progress.acquire(timeout=JOIN_DEADLINE_S)
     close_within(producer, force=force, deadline_s=JOIN_DEADLINE_S)
     _join_all(threads)
     assert not failures, failures
+    cluster.set_rtt(-1, 0)              # the read-back is not the test's subject
 
     pending = [n for n, h in handles.items() if h.pending]
     assert not pending, f"{len(pending)} handles unresolved after close() returned"
@@ -129,14 +140,18 @@ def test_sixteen_threads_async_and_sync_with_a_racing_close(cluster, force):
     twice = [n for n, c in resolutions.count.items() if c != 1]
     assert not twice and len(resolutions.count) == len(handles), (
         f"resolved != once: {twice[:10]}; {len(handles) - len(resolutions.count)} never")
-    assert outcomes["refused: closed"] > 0, "close() raced nothing: every thread finished first"
+    # every thread was still producing when close() came, and was refused by it
+    assert outcomes["refused: closed"] == THREADS, f"close() raced too few threads: {outcomes}"
 
     # the warm-up message ("-1") is in the topic too: it joins the reconciliation as delivered
     outcome = reconcile(cluster.bootstrap_servers, topic, {**handles, -1: warm_up},
                         allow_failed_present=True, order_group=lambda n: n // PER_THREAD)
     codes = Counter(outcome.failed.values())
-    print(f"\n[16 threads, close(force={force})] dispatched={len(handles)} {outcome} "
-          f"outcomes={dict(outcomes)}")
+    record(f"sixteen_threads_close_force_{str(force).lower()}", {
+        "dispatched": len(handles) + 1, "acknowledged": len(outcome.succeeded),
+        "failed_and_reported": len(outcome.failed), "failed_codes": dict(codes),
+        "read_back": outcome.read_back, "duplicates": len(outcome.duplicates),
+        "refused_after_close": outcomes["refused: closed"]})
     if not force:
         assert not outcome.failed, f"close() without force lost messages: {codes}"
     else:
@@ -149,10 +164,15 @@ def test_a_transaction_in_one_thread_while_others_produce(kafka_bootstrap):
     """On the real broker: librdkafka's mock cluster never reports aborted transactions to
     read_committed consumers, so it cannot show that aborted data stays invisible."""
     topic = create_topic(kafka_bootstrap)
+    # wait_timeout_on_transaction_abort: WaterDrop's mitigation for librdkafka#4849. Without
+    # it, aborting right after a burst of produce calls sends EndTxn before AddPartitionsToTxn
+    # is answered, and the broker's INVALID_TXN_STATE makes the abort fail fatally (in the
+    # open: the block raises it; about 1 run in 5 here). docs/reliability.md lists the setting.
     producer = Producer(
         kafka={"bootstrap.servers": kafka_bootstrap,
                "transactional.id": f"wd-race-{topic}", "linger.ms": 1},
         max_wait_timeout=60_000,
+        wait_timeout_on_transaction_abort=30_000,
     )
     others = 6
     per_other = sized(20, 200)
@@ -218,7 +238,9 @@ def test_a_transaction_in_one_thread_while_others_produce(kafka_bootstrap):
                         client_config={"isolation.level": "read_committed"},
                         order_group=lambda n: (n - 1_000_000) // per_other if n >= 1_000_000
                         else "owner")
-    print(f"\n[transaction vs threads] committed={len(committed)} aborted={len(aborted)} "
-          f"{outcome}")
+    record("transaction_while_others_produce", {
+        "committed": len(committed), "aborted": len(aborted),
+        "acknowledged": len(outcome.succeeded), "failed": len(outcome.failed),
+        "read_back": outcome.read_back, "duplicates": len(outcome.duplicates)})
     assert len(outcome.succeeded) == len(committed)
     assert len(aborted) == 2 * in_block

@@ -17,6 +17,7 @@ import textwrap
 
 import pytest
 
+from tests.reliability.report import record
 from tests.reliability.sizes import sized
 
 pytestmark = [
@@ -137,8 +138,8 @@ def test_fork_while_the_poller_is_busy():
         pytest.fail(f"the fork scenario hung:\n{error.stdout}\n{error.stderr}")
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, f"{result.stdout}\n{result.stderr[-4000:]}"
-    print(f"\n[fork while busy] {lines[0]}")
     fields = dict(item.split("=", 1) for item in lines[0].split()[1:])
+    record("fork_while_busy", fields)
     assert fields["children"] == f"0:{FORKS}", f"a child failed or hung: {lines[0]}"
     assert int(fields["busy_at_fork"]) >= FORKS // 2, "the poller was rarely busy at a fork"
     delivered, produced = map(int, fields["parent_delivered"].split("/"))

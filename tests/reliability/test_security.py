@@ -26,6 +26,7 @@ import pytest
 
 from tests.helpers import close_within
 from tests.reliability.kafka_cluster import KafkaCluster, create_topic, read_all
+from tests.reliability.report import record
 from tests.reliability.tls import Certificates, make_certificates
 from waterdrop import ConfigurationInvalidError, ProduceError, Producer
 from waterdrop.instrumentation import CLASS_EVENTS, EVENTS
@@ -232,14 +233,17 @@ def test_a_wrong_scram_password_fails_in_the_open_without_the_password(secure, l
 
 # --- secrets never leak ---------------------------------------------------------------------
 
+#: Every librdkafka property that carries a secret (librdkafka flags them _RK_SENSITIVE; the
+#: other flagged ones, sasl.username, ssl.ca.pem and the *.location paths, are not secrets).
 SECRET_PROPERTIES = (
     "sasl.password",
     "ssl.key.password",
-    "ssl.keystore.password",
-    "sasl.oauthbearer.client.secret",
     "ssl.key.pem",
-    "ssl_key",
+    "ssl.keystore.password",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.client.secret",
     "sasl.oauthbearer.assertion.private.key.passphrase",
+    "sasl.oauthbearer.assertion.private.key.pem",
 )
 
 
@@ -400,6 +404,90 @@ def test_secrets_never_appear_in_logs_reprs_events_or_errors(secure):
     assert any("SASL" in t or "sasl" in t for t in texts), "librdkafka's debug log was not seen"
     assert any("secret-scan" in t for t in texts), "the LoggerListener's lines were not seen"
     leaks = Scanner.leaks(texts, secret_values)
-    print(f"\n[secrets scan] {len(texts)} texts scanned, {len(secret_values)} secrets, "
-          f"leaks: {sorted(leaks)}")
+    record("secrets_scan", {"texts_scanned": len(texts), "secrets": len(secret_values),
+                            "leaks": sorted(leaks)})
+    assert not leaks, f"secrets found in user-visible text: {leaks}"
+
+
+def _secret_settings(secret: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """One realistic configuration per group of secret-bearing properties, each pointing at a
+    port where nothing listens (so every one of them fails, and its failure is scanned)."""
+    down = {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 1_500,
+            "debug": "all", "statistics.interval.ms": 100}
+    oidc = {"sasl.mechanism": "OAUTHBEARER", "sasl.oauthbearer.method": "oidc",
+            "security.protocol": "sasl_plaintext",
+            "sasl.oauthbearer.token.endpoint.url": "http://127.0.0.1:1/token"}
+    return {
+        "scram": {**down, "security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512",
+                  "sasl.username": "alice", "sasl.password": secret["sasl.password"]},
+        "key-password": {**down, "security.protocol": "ssl",
+                         "ssl.key.password": secret["ssl.key.password"]},
+        "key-pem": {**down, "security.protocol": "ssl", "ssl.key.pem": secret["ssl.key.pem"]},
+        "keystore": {**down, "security.protocol": "ssl",
+                     "ssl.keystore.location": "/nonexistent/keystore.p12",
+                     "ssl.keystore.password": secret["ssl.keystore.password"]},
+        "unsecured-jwt": {**down, "security.protocol": "sasl_plaintext",
+                          "sasl.mechanism": "OAUTHBEARER",
+                          "sasl.oauthbearer.config": secret["sasl.oauthbearer.config"]},
+        "oidc-client-secret": {**down, **oidc, "sasl.oauthbearer.client.id": "waterdrop",
+                               "sasl.oauthbearer.client.secret":
+                                   secret["sasl.oauthbearer.client.secret"]},
+        "oidc-jwt-bearer": {
+            **down, **oidc,
+            "sasl.oauthbearer.grant.type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "sasl.oauthbearer.assertion.algorithm": "RS256",
+            "sasl.oauthbearer.assertion.private.key.pem":
+                secret["sasl.oauthbearer.assertion.private.key.pem"],
+            "sasl.oauthbearer.assertion.private.key.passphrase":
+                secret["sasl.oauthbearer.assertion.private.key.passphrase"],
+        },
+    }
+
+
+@pytest.mark.parametrize("group", ["scram", "key-password", "key-pem", "keystore",
+                                   "unsecured-jwt", "oidc-client-secret", "oidc-jwt-bearer"])
+def test_every_secret_bearing_setting_stays_out_of_logs_reprs_events_and_errors(group):
+    """No broker needed: each secret-bearing property, set to a unique value, in a producer
+    that cannot connect (and, for malformed keys, cannot even start): librdkafka's debug log,
+    every event (logged by the LoggerListener too), the reprs of the producer, its config and
+    its client, and every error raised are scanned for the value."""
+    secret = {name: f"{name.replace('.', '-')}-{secrets.token_hex(10)}"
+              for name in SECRET_PROPERTIES}
+    # key material looks like key material (PEM armour around the unique secret)
+    for name in ("ssl.key.pem", "sasl.oauthbearer.assertion.private.key.pem"):
+        secret[name] = ("-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + secret[name] +
+                        "\n-----END ENCRYPTED PRIVATE KEY-----\n")
+    secret["sasl.oauthbearer.config"] = f"principal=alice extension_token={secrets.token_hex(12)}"
+    kafka = _secret_settings(secret)[group]
+    in_use = {name: value for name, value in secret.items() if name in kafka}
+    assert in_use, group
+    scanner = Scanner()
+    errors: list[BaseException] = []
+    try:
+        producer = Producer(kafka=dict(kafka), id=f"scan-{group}", max_wait_timeout=30_000)
+        scanner.watch(producer)
+        scanner.add(producer, producer.config)
+        try:
+            producer.produce_sync(topic="scan", payload=b"x", label=group)
+        except Exception as error:  # noqa: BLE001 - every failure is scanned
+            errors.append(error)
+            scanner.add(error, error.__cause__, getattr(error, "errors", None))
+        try:
+            producer.produce_async(topic="scan", payload=b"y").wait(30_000, False)
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+            scanner.add(error, error.__cause__, getattr(error, "errors", None))
+        try:
+            scanner.add(producer.client)
+        except Exception as error:  # noqa: BLE001 - a client that cannot be built: scanned
+            errors.append(error)
+            scanner.add(error, getattr(error, "errors", None))
+        close_within(producer, force=True)
+        scanner.add(producer, producer.config)
+    finally:
+        texts = scanner.close()
+    assert errors or any("scan" in t for t in texts), "nothing happened: nothing scanned"
+    leaks = Scanner.leaks(texts, in_use)
+    print(f"\n[secrets {group}] {len(texts)} texts, {len(errors)} errors: "
+          f"{[type(e).__name__ for e in errors]}, leaks: {sorted(leaks)}")
     assert not leaks, f"secrets found in user-visible text: {leaks}"

@@ -9,6 +9,8 @@ broker is down; the parent sends the signal once the script is inside the wait.
 - Nothing is lost on the way out: the handler brings the broker back before raising, and
   the exit hook delivers what was still in flight (counted by an atexit hook registered
   before waterdrop's, which therefore runs after it).
+- Interpreter exit with 20,000 messages in flight (every request takes 300 ms) and 100 more
+  only buffered, without close(): the exit hook delivers all of them, once.
 """
 
 from __future__ import annotations
@@ -204,3 +206,62 @@ def test_sigterm_with_a_handler_runs_inside_the_wait_and_exits_promptly(mode):
 def test_sigterm_default_action_ends_the_process_at_once(mode):
     code, out, err, took = run_scenario(mode, signal.SIGTERM, "default")
     assert code == -signal.SIGTERM, f"exit code {code}\n{err[-4000:]}"
+
+
+# --- interpreter exit with messages in flight, no close() -------------------------------------
+
+EXIT_SCRIPT = r'''
+import atexit, collections, sys
+
+HANDLES = []
+
+@atexit.register
+def report():          # registered before waterdrop's exit hook: runs after it
+    from confluent_kafka import Consumer, TopicPartition
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "count"})
+    in_topic = sum(consumer.get_watermark_offsets(TopicPartition("t", p), timeout=30,
+                                                  cached=False)[1] for p in range(3))
+    consumer.close()
+    codes = collections.Counter(
+        h.wait(0, raise_response_error=False).error.code for h in HANDLES
+        if not h.pending and h.wait(0, raise_response_error=False).error is not None)
+    print(f"EXIT handles={len(HANDLES)} pending={sum(h.pending for h in HANDLES)} "
+          f"errors={dict(codes)} in_topic={in_topic}", flush=True)
+
+from waterdrop import Producer
+from waterdrop.testing import MockCluster
+
+COUNT = int(sys.argv[1])
+cluster = MockCluster(brokers=1)
+cluster.create_topic("t", partitions=3)
+producer = Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 20})
+HANDLES.append(producer.produce_sync(topic="t", payload=b"warm-up"))
+cluster.set_rtt(-1, 300)        # every request now takes 300 ms: what follows is in flight
+HANDLES.extend(producer.produce_async(topic="t", payload=b"%d" % i, partition=i % 3)
+               for i in range(COUNT))
+producer.buffer_many([{"topic": "t", "payload": b"buffered"} for _ in range(100)])
+print(f"LEAVING pending={sum(h.pending for h in HANDLES)} buffered={len(producer.messages)}",
+      flush=True)
+# no close(), no flush: the interpreter exits here
+'''
+
+
+def test_interpreter_exit_with_messages_in_flight_and_no_close_delivers_them_all():
+    count = 20_000
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
+    try:
+        result = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(count)],
+                                capture_output=True, text=True, timeout=120, env=env)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the interpreter hung at exit:\n{error.stdout}\n{error.stderr}")
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
+    leaving = [line for line in result.stdout.splitlines() if line.startswith("LEAVING ")]
+    assert leaving, result.stdout + result.stderr[-4000:]
+    print(f"\n[exit without close] {leaving[0]} -> {_exit_line(result.stdout)}")
+    pending_at_exit = int(leaving[0].split()[1].split("=")[1])
+    assert pending_at_exit > 0, "nothing was in flight at exit: the case proved nothing"
+    assert "buffered=100" in leaving[0]
+    # every handle resolved, none failed; the topic holds the warm-up, every async message
+    # and the 100 buffered ones (flushed by the exit hook), each once
+    assert _exit_line(result.stdout) == (
+        f"EXIT handles={count + 1} pending=0 errors={{}} in_topic={count + 1 + 100}")
