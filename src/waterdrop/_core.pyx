@@ -235,6 +235,8 @@ cdef struct _Msg:
     PyObject *pin_key
     Py_buffer view
     bint has_view
+    bint copy                  # librdkafka copies the payload (a mutable buffer); otherwise
+                               # it points at pin_payload, which the handle keeps until resolved
     bint sent                  # librdkafka accepted it (and owns the handle reference)
 
 
@@ -279,35 +281,57 @@ cdef str _K_HEADERS = "headers"
 cdef str _K_LABEL = "label"
 
 
-cdef inline bint _same(PyObject *k, str name):
-    return k == <PyObject *>name or (type(<object>k) is str and <object>k == name)
-
-
 cdef void _extract(dict msg, _Fields *f):
-    """One pass over the message's items (usually two) instead of a lookup per known key."""
+    """One pass over the message's items (usually two) instead of a lookup per known key.
+
+    Keys are matched by identity first (literal keys are the interned names), by value only
+    for a key that is none of them by identity."""
     cdef Py_ssize_t pos = 0
     cdef PyObject *k
     cdef PyObject *v
     memset(f, 0, sizeof(_Fields))
     while PyDict_Next(msg, &pos, &k, &v):
-        if _same(k, _K_TOPIC):
+        if k == <PyObject *>_K_TOPIC:
             f.topic = v
-        elif _same(k, _K_PAYLOAD):
+        elif k == <PyObject *>_K_PAYLOAD:
             f.payload = v
-        elif _same(k, _K_KEY):
+        elif k == <PyObject *>_K_KEY:
             f.key = v
-        elif _same(k, _K_PARTITION):
-            f.partition = v
-        elif _same(k, _K_LABEL):
+        elif k == <PyObject *>_K_LABEL:
             f.label = v
-        elif _same(k, _K_HEADERS):
+        elif k == <PyObject *>_K_PARTITION:
+            f.partition = v
+        elif k == <PyObject *>_K_HEADERS:
             f.headers = v
-        elif _same(k, _K_PARTITION_KEY):
+        elif k == <PyObject *>_K_PARTITION_KEY:
             f.partition_key = v
-        elif _same(k, _K_TIMESTAMP):
+        elif k == <PyObject *>_K_TIMESTAMP:
             f.timestamp = v
         else:
-            f.unknown = True
+            _extract_slow(k, v, f)
+
+
+cdef void _extract_slow(PyObject *k, PyObject *v, _Fields *f):
+    if type(<object>k) is not str:
+        f.unknown = True
+    elif <object>k == _K_TOPIC:
+        f.topic = v
+    elif <object>k == _K_PAYLOAD:
+        f.payload = v
+    elif <object>k == _K_KEY:
+        f.key = v
+    elif <object>k == _K_PARTITION:
+        f.partition = v
+    elif <object>k == _K_LABEL:
+        f.label = v
+    elif <object>k == _K_HEADERS:
+        f.headers = v
+    elif <object>k == _K_PARTITION_KEY:
+        f.partition_key = v
+    elif <object>k == _K_TIMESTAMP:
+        f.timestamp = v
+    else:
+        f.unknown = True
 
 
 cdef bint _usable_view(object view):
@@ -328,18 +352,28 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
     ``known_topics``: names already validated (a client's topic-handle cache), whose format
     check is skipped.
     """
-    cdef dict errors = None
     cdef _Fields f
-    cdef Py_ssize_t size
     if type(message) is not dict:
         return {"topic": _MISSING, "payload": _MISSING}
     _extract(<dict>message, &f)
+    return _check(&f, message, max_payload_size, known_topics, None)
+
+
+cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict known_topics,
+                 object known_topic):
+    """The contract on extracted fields. ``names``: the message's keys, read only to name
+    unknown ones (``fp.unknown``). ``known_topic`` (identity) and ``known_topics`` (a client's
+    topic-handle cache): names already validated, whose format check is skipped."""
+    cdef dict errors = None
+    cdef _Fields f = fp[0]
+    cdef Py_ssize_t size
 
     if f.topic == NULL:
         errors = {"topic": _MISSING}
-    elif (known_topics is None or type(<object>f.topic) is not str
-          or PyDict_GetItem(known_topics, <object>f.topic) == NULL) and not _topic_valid(
-              <object>f.topic):
+    elif ((known_topic is None or <object>f.topic is not known_topic)
+          and (known_topics is None or type(<object>f.topic) is not str
+               or PyDict_GetItem(known_topics, <object>f.topic) == NULL)
+          and not _topic_valid(<object>f.topic)):
         errors = {"topic": _MSG["topic_format"]}
 
     if f.payload == NULL:
@@ -385,7 +419,7 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
     if f.unknown:
         if errors is None:
             errors = {}
-        for name in <dict>message:
+        for name in names:
             if name not in _MESSAGE_KEYS:
                 errors[str(name)] = _MSG["unknown_key"]
 
@@ -530,8 +564,13 @@ cdef class DeliveryReport:
     A resolved DeliveryHandle is its own report (no second object per message).
     """
 
+    # 80 bytes per handle (a pymalloc size class), the fields packed for the million
+    # messages in flight case: a pending handle's ``_offset`` holds its default wait (ms) and
+    # its ``_error`` the payload object librdkafka points at (zero-copy), released when the
+    # handle resolves.
     cdef readonly str topic_name
     cdef int32_t _partition
+    cdef int32_t _state           # _PENDING (handles only) or _DONE
     cdef int64_t _offset
     cdef readonly object label
     cdef object _error
@@ -539,6 +578,7 @@ cdef class DeliveryReport:
 
     def __init__(self, topic_name, partition=-1, offset=-1001, label=None, error=None,
                  latency_ms=-1.0):
+        self._state = _DONE
         self.topic_name = topic_name
         self._partition = partition
         self._offset = offset
@@ -557,12 +597,12 @@ cdef class DeliveryReport:
 
     @property
     def offset(self):
-        return self._offset
+        return self._offset if self._state != _PENDING else -1001
 
     @property
     def error(self):
         """None, or the KafkaError the message failed with."""
-        return self._error
+        return self._error if self._state != _PENDING else None
 
     @property
     def latency_ms(self):
@@ -644,11 +684,10 @@ cdef class DeliveryHandle(DeliveryReport):
     Once resolved the handle is its own report: ``handle.wait() is handle``.
     """
 
-    cdef int _state
-    cdef long long _max_wait_ms
     cdef _Waiter _waiter
-    cdef object _callbacks        # list of callables run once resolved (asyncio, policy)
-    cdef object _waker            # an event loop's waker: gets the handle with its batch
+    # What runs once resolved: None, an event loop's waker (gets the handle with its delivery
+    # batch: waterdrop._aio), or a list [waker or None, callback, ...] (asyncio, policy).
+    cdef object _extra
 
     def __init__(self):
         raise TypeError("DeliveryHandle objects are created by the producer")
@@ -662,24 +701,12 @@ cdef class DeliveryHandle(DeliveryReport):
         """Resolve from Python (test clients); librdkafka resolves through the poller."""
         _handle_set(self, partition, offset, error, -1)
         self._waiter.wake_all()
-        self._run_callbacks()
-        if self._waker is not None:
-            waker, self._waker = self._waker, None
+        waker = _handle_run_callbacks(self)
+        if waker is not None:
             try:
                 waker.push_many([self])
             except BaseException:
                 PyErr_WriteUnraisable(waker)
-
-    cdef _run_callbacks(self):
-        callbacks = self._callbacks
-        if callbacks is None:
-            return
-        self._callbacks = None
-        for callback in callbacks:
-            try:
-                callback(self)
-            except BaseException:
-                PyErr_WriteUnraisable(callback)
 
     def add_done_callback(self, callback):
         """Call ``callback(handle)`` once the handle is resolved (now, if it already is).
@@ -689,10 +716,13 @@ cdef class DeliveryHandle(DeliveryReport):
         if self._state != _PENDING:
             callback(self)
             return
-        if self._callbacks is None:
-            self._callbacks = [callback]
+        extra = self._extra
+        if extra is None:
+            self._extra = [None, callback]
+        elif type(extra) is list:
+            (<list>extra).append(callback)
         else:
-            self._callbacks.append(callback)
+            self._extra = [extra, callback]
 
     def _set_waker(self, waker):
         """For waterdrop._aio: hand this handle to ``waker.push_many(handles)`` together with
@@ -700,12 +730,18 @@ cdef class DeliveryHandle(DeliveryReport):
         already resolved or another waker is set (then use add_done_callback)."""
         if self._state != _PENDING:
             return False
-        if self._waker is None:
-            self._waker = waker
+        extra = self._extra
+        if extra is None:
+            self._extra = waker
             return True
-        return self._waker is waker
+        if type(extra) is list:
+            if (<list>extra)[0] is None:
+                (<list>extra)[0] = waker
+                return True
+            return (<list>extra)[0] is waker
+        return extra is waker
 
-    cpdef DeliveryReport report(self):
+    def report(self):
         """The report of a resolved handle (the handle itself), or None while pending."""
         if self._state == _PENDING:
             return None
@@ -721,46 +757,16 @@ cdef class DeliveryHandle(DeliveryReport):
         cdef long long timeout_ms
         if self._state == _PENDING:
             if max_wait_timeout is None:
-                timeout_ms = self._max_wait_ms
+                timeout_ms = self._offset       # a pending handle's default wait
             else:
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
-            if not self._block(timeout_ms):
+            if not _handle_block(self, timeout_ms):
                 raise _errors.WaitTimeoutError(
                     f"Waiting for delivery timed out after {timeout_ms} ms")
         if raise_response_error and self._error is not None:
             raise self._error
         return self
-
-    cdef bint _block(self, long long timeout_ms) except -1:
-        """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
-        cdef int64_t deadline = _now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
-        cdef int64_t slice_end, now
-        cdef timespec ts
-        cdef _Waiter waiter = self._waiter
-        cdef Client client = waiter.client
-        if client is not None and client._can_serve():
-            return client._serve_until(self, deadline)
-        return self._wait_condvar(deadline)
-
-    cdef bint _wait_condvar(self, int64_t deadline) except -1:
-        cdef int64_t slice_end, now
-        cdef timespec ts
-        cdef _Waiter waiter = self._waiter
-        while self._state == _PENDING:
-            now = _now_ns()
-            if now >= deadline:
-                return False
-            slice_end = min(deadline, now + 100_000_000)
-            ts.tv_sec = slice_end // 1_000_000_000
-            ts.tv_nsec = slice_end % 1_000_000_000
-            with nogil:
-                pthread_mutex_lock(&waiter.mutex)
-                if self._state == _PENDING:
-                    pthread_cond_timedwait(&waiter.cond, &waiter.mutex, &ts)
-                pthread_mutex_unlock(&waiter.mutex)
-            PyErr_CheckSignals()
-        return True
 
     def __await__(self):
         global _await_handle
@@ -774,26 +780,75 @@ cdef class DeliveryHandle(DeliveryReport):
         return "<DeliveryHandle " + DeliveryReport.__repr__(self)[16:]
 
 
+cdef object _handle_run_callbacks(DeliveryHandle self):
+    """Run (and drop) the callbacks of a resolved handle; return its waker, if any."""
+    extra = self._extra
+    if extra is None:
+        return None
+    self._extra = None
+    if type(extra) is not list:
+        return extra
+    callbacks = <list>extra
+    for i in range(1, len(callbacks)):
+        callback = callbacks[i]
+        try:
+            callback(self)
+        except BaseException:
+            PyErr_WriteUnraisable(callback)
+    return callbacks[0]
+
+
+cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
+    """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
+    cdef int64_t deadline = _now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
+    cdef int64_t slice_end, now
+    cdef timespec ts
+    cdef _Waiter waiter = self._waiter
+    cdef Client client = waiter.client
+    if client is not None and client._can_serve():
+        return client._serve_until(self, deadline)
+    return _handle_wait_condvar(self, deadline)
+
+cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
+    cdef int64_t slice_end, now
+    cdef timespec ts
+    cdef _Waiter waiter = self._waiter
+    while self._state == _PENDING:
+        now = _now_ns()
+        if now >= deadline:
+            return False
+        slice_end = min(deadline, now + 100_000_000)
+        ts.tv_sec = slice_end // 1_000_000_000
+        ts.tv_nsec = slice_end % 1_000_000_000
+        with nogil:
+            pthread_mutex_lock(&waiter.mutex)
+            if self._state == _PENDING:
+                pthread_cond_timedwait(&waiter.cond, &waiter.mutex, &ts)
+            pthread_mutex_unlock(&waiter.mutex)
+        PyErr_CheckSignals()
+    return True
+
+
 cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wait_ms,
                                        _Waiter waiter):
     cdef DeliveryHandle h = DeliveryHandle.__new__(DeliveryHandle)
     h.topic_name = topic
     h.label = label
     h._partition = -1
-    h._offset = -1001
+    h._offset = max_wait_ms        # while pending
     h._latency_us = -1
-    h._max_wait_ms = max_wait_ms
     h._waiter = waiter
     return h
 
 
 cdef inline void _handle_set(DeliveryHandle h, int32_t partition, int64_t offset, object error,
                              int64_t latency_us):
+    """Resolve: this also releases the payload a pending handle pins (``_error``), once."""
     h._partition = partition
     h._offset = offset
-    h._error = error
     h._latency_us = latency_us
     h._state = _DONE
+    h._error = error
 
 
 def resolved_handle(str topic, int partition=-1, long long offset=-1001, label=None,
@@ -843,6 +898,9 @@ cdef class Client:
     cdef rd_kafka_queue_t *mainq
     cdef readonly str name
     cdef dict _topics                # (topic_config key, topic) -> _Topic
+    cdef object _last_name           # the last topic produced to (by identity) ...
+    cdef object _last_conf_key       # ... with this variant key ...
+    cdef _Topic _last_topic          # ... and its handle: no lookup for a run of one topic
     cdef dict _partition_counts      # topic -> (count, expires_at)
     cdef set _refreshing             # topics whose count a background thread refreshes
     cdef str _partitioner
@@ -1032,18 +1090,18 @@ cdef class Client:
         callback = self.on_deliveries
         for handle in delivered:
             h = <DeliveryHandle>handle
-            if h._callbacks is not None:
-                h._run_callbacks()
-            if h._waker is not None:
+            if h._extra is None:
+                continue
+            hw = _handle_run_callbacks(h)
+            if hw is not None:
                 if woken is None:
-                    waker, woken = h._waker, [h]
-                elif h._waker is waker:
+                    waker, woken = hw, [h]
+                elif hw is waker:
                     woken.append(h)
                 else:                       # handles awaited on several loops
                     if others is None:
                         others = {}
-                    others.setdefault(h._waker, []).append(h)
-                h._waker = None
+                    others.setdefault(hw, []).append(h)
         if woken is not None:
             self._call(waker.push_many, "delivery", (woken,))
             if others is not None:
@@ -1218,7 +1276,7 @@ cdef class Client:
                 self._notify(<list>delivered)
         if h._state == _PENDING:
             # still on its way (or close() is under way and will resolve it)
-            return h._wait_condvar(deadline)
+            return _handle_wait_condvar(h, deadline)
         return True
 
     # --- topics ----------------------------------------------------------------------------------
@@ -1316,12 +1374,23 @@ cdef class Client:
     # --- produce -------------------------------------------------------------------------------
 
     cdef int _prepare(self, dict msg, _Msg *m, _Fields *f, object conf_key) except -1:
-        """Fill ``m`` (and ``f``) from a validated message: pins payload and key, builds headers."""
+        """Fill ``m`` from a validated message's fields: pins payload and key, builds headers.
+
+        ``msg``: the message dict the fields were read from (read again if Python code may
+        have run meanwhile), or None when they are the caller's arguments."""
         cdef _Topic topic
         cdef const char *pk
         cdef Py_ssize_t pk_len
-        _extract(msg, f)
-        topic = self._topic(<str>(<object>f.topic), conf_key)
+        name = <object>f.topic
+        if name is self._last_name and conf_key is self._last_conf_key:
+            topic = self._last_topic
+        else:
+            topic = self._topic(<str>name, conf_key)
+            self._last_name = name
+            self._last_conf_key = conf_key
+            self._last_topic = topic
+            if msg is not None:
+                _extract(msg, f)   # a new topic handle may have run Python code
         m.rkt = topic.rkt
         m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
         if not _is_none(f.partition_key):
@@ -1332,16 +1401,20 @@ cdef class Client:
             else:
                 pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
             m.partition = self._partition_for_key(topic, pk, pk_len)
-            _extract(msg, f)     # the metadata lookup released the GIL: read the fields again
+            if msg is not None:
+                _extract(msg, f)     # the metadata lookup released the GIL: read the fields again
         payload = <object>f.payload
         if payload is None:
             m.payload = NULL
             m.payload_len = 0
         elif type(payload) is bytes or type(payload) is str:
+            # immutable, and its bytes (a str's UTF-8 form is cached inside it) live as long
+            # as the object: librdkafka points at them, no copy
             _pin_bytes(payload, &m.payload, &m.payload_len, &m.pin_payload)
         else:
             PyObject_GetBuffer(payload, &m.view, PyBUF_SIMPLE)
             m.has_view = True
+            m.copy = True
             m.payload = <const char *>m.view.buf
             m.payload_len = m.view.len
         if not _is_none(f.key):
@@ -1352,13 +1425,15 @@ cdef class Client:
         return 0
 
     cdef inline rd_kafka_resp_err_t _send(self, _Msg *m) noexcept nogil:
-        """Enqueue one prepared message; librdkafka copies payload and key (F_COPY)."""
+        """Enqueue one prepared message; librdkafka copies the key, and the payload only
+        when it is a mutable buffer (``m.copy``)."""
         cdef rd_kafka_vu_t vus[8]
         cdef rd_kafka_error_t *error
         cdef rd_kafka_resp_err_t code
         cdef int n = 6
         if m.headers == NULL and m.timestamp < 0:
-            if rd_kafka_produce(m.rkt, m.partition, RD_KAFKA_MSG_F_COPY, <void *>m.payload,
+            if rd_kafka_produce(m.rkt, m.partition, RD_KAFKA_MSG_F_COPY if m.copy else 0,
+                                <void *>m.payload,
                                 m.payload_len, m.key, m.key_len, m.handle) == -1:
                 return rd_kafka_last_error()
             return RD_KAFKA_RESP_ERR_NO_ERROR
@@ -1367,7 +1442,7 @@ cdef class Client:
         vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
         vus[1].u.i32 = m.partition
         vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-        vus[2].u.i = RD_KAFKA_MSG_F_COPY
+        vus[2].u.i = RD_KAFKA_MSG_F_COPY if m.copy else 0
         vus[3].vtype = RD_KAFKA_VTYPE_VALUE
         vus[3].u.mem.ptr = <void *>m.payload
         vus[3].u.mem.size = m.payload_len
@@ -1417,28 +1492,41 @@ cdef class Client:
 
     cdef DeliveryHandle _produce_one(self, object message, Py_ssize_t max_payload_size,
                                      object conf_key, long long max_wait_ms):
-        cdef _Msg m
         cdef _Fields f
+        message = _as_dict(message)
+        if type(message) is not dict:
+            raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+        _extract(<dict>message, &f)
+        return self._produce_fields(&f, message, <dict>message, max_payload_size, conf_key,
+                                    max_wait_ms)
+
+    cdef DeliveryHandle _produce_fields(self, _Fields *f, object names, dict msg,
+                                        Py_ssize_t max_payload_size, object conf_key,
+                                        long long max_wait_ms):
+        """Validate and enqueue one message given by its fields (see _check and _prepare)."""
+        cdef _Msg m
         cdef dict errors
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err
-        message = _as_dict(message)
-        errors = _check_fields(message, max_payload_size, self._topics)
+        errors = _check(f, names, max_payload_size, self._topics, self._last_name)
         if errors is not None:
             raise _errors.MessageInvalidError(errors)
         self._ensure_open()
         memset(&m, 0, sizeof(_Msg))
         self._ops += 1
         try:
-            self._prepare(<dict>message, &m, &f, conf_key)
+            self._prepare(msg, &m, f, conf_key)
             handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
                                  self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
                                  self._waiter)
+            if not m.copy and m.pin_payload != NULL:
+                handle._error = <object>m.pin_payload     # until resolved
             Py_INCREF(handle)
             self._in_flight += 1
             m.handle = <PyObject *>handle
             err = self._send(&m)
             if err:
+                handle._error = None
                 Py_DECREF(handle)
                 self._in_flight -= 1
                 raise self._inline_error(err)
@@ -1466,7 +1554,10 @@ cdef class Client:
         cdef list prepared = [None] * count
         for i in range(count):
             message = _as_dict(messages[i])
-            errors = _check_fields(message, max_payload_size, self._topics)
+            if type(message) is not dict:
+                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+            _extract(<dict>message, &f)
+            errors = _check(&f, message, max_payload_size, self._topics, self._last_name)
             if errors is not None:
                 raise _errors.MessageInvalidError(errors)
             prepared[i] = message
@@ -1481,9 +1572,12 @@ cdef class Client:
         try:
             for i in range(count):
                 message = prepared[i]
+                _extract(<dict>message, &f)
                 self._prepare(<dict>message, &ms[i], &f, conf_key)
                 handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
                                      wait_ms, self._waiter)
+                if not ms[i].copy and ms[i].pin_payload != NULL:
+                    handle._error = <object>ms[i].pin_payload     # until resolved
                 handles[i] = handle
                 Py_INCREF(handle)
                 self._in_flight += 1
@@ -1500,6 +1594,7 @@ cdef class Client:
             self._ops -= 1
             for i in range(count):
                 if not ms[i].sent and ms[i].handle != NULL:
+                    (<DeliveryHandle>ms[i].handle)._error = None   # the payload it pinned
                     Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
                     self._in_flight -= 1
                 _msg_release(&ms[i])
@@ -1529,7 +1624,8 @@ cdef class Client:
             n = 1
             if self._batchable(&ms[i]):
                 j = i + 1
-                while j < count and ms[j].rkt == ms[i].rkt and self._batchable(&ms[j]):
+                while (j < count and ms[j].rkt == ms[i].rkt and ms[j].copy == ms[i].copy
+                       and self._batchable(&ms[j])):
                     j += 1
                 n = j - i
                 if n > 1 and batch == NULL:
@@ -1553,8 +1649,11 @@ cdef class Client:
                 batch[k].key = <void *>ms[i + k].key
                 batch[k].key_len = ms[i + k].key_len
                 batch[k]._private = ms[i + k].handle
+            # without F_COPY librdkafka points at the pinned payloads; on a message's
+            # failure it frees nothing of ours (no F_FREE) and the handle keeps the pin
             rd_kafka_produce_batch(ms[i].rkt, RD_KAFKA_PARTITION_UA,
-                                   RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION, batch, <int>n)
+                                   (RD_KAFKA_MSG_F_COPY if ms[i].copy else 0)
+                                   | RD_KAFKA_MSG_F_PARTITION, batch, <int>n)
             for k in range(n):
                 if batch[k].err:
                     if failed == count:
@@ -1740,6 +1839,7 @@ cdef class Client:
             self._waiter.client = None
             self._serve_deferred()        # events must be destroyed before the handle
             self._closed = True
+            self._last_name = self._last_conf_key = self._last_topic = None
             for topic in self._topics.values():
                 rd_kafka_topic_destroy((<_Topic>topic).rkt)
                 (<_Topic>topic).rkt = NULL
@@ -1758,6 +1858,7 @@ cdef class Client:
         self._closed = True
         self.rk = NULL
         self.mainq = NULL
+        self._last_name = self._last_conf_key = self._last_topic = None
         for topic in self._topics.values():
             (<_Topic>topic).rkt = NULL
         self._topics.clear()
@@ -1922,6 +2023,15 @@ cdef long _pid = _os.getpid()
 cdef object _monotonic = _time.monotonic
 
 
+cdef extern from "Python.h":
+    int PyContextVar_Get(object var, PyObject *default_value, PyObject **value) except -1
+
+#: The default of produce_async's keyword fields: the field was not given.
+_ABSENT = object()
+cdef str _EV_PRODUCED_ASYNC = "message.produced_async"
+cdef str _K_LISTENERS = "_listeners"
+
+
 def current_pid():
     """The pid clients are checked against (refreshed in a forked child)."""
     return _pid
@@ -1941,14 +2051,88 @@ cdef class ProducerBase:
     cdef public object _middleware
     cdef public object monitor
     cdef public object _default_variant
+    cdef object _monitor_seen
+    cdef object _variant_seen        # the variant of the last dispatch, and its settings
+    cdef object _variant_conf_key
+    cdef long long _variant_wait
+    cdef dict _monitor_dict
     cdef dict __dict__
 
-    def produce_async(self, message=None, /, **fields):
-        """Enqueue one message; return its DeliveryHandle without waiting."""
+    def produce_async(self, message=None, /, *, topic=_ABSENT, payload=_ABSENT, key=_ABSENT,
+                      partition=_ABSENT, partition_key=_ABSENT, timestamp=_ABSENT,
+                      headers=_ABSENT, label=_ABSENT, **rest):
+        """Enqueue one message; return its DeliveryHandle without waiting.
+
+        The message is one mapping, or its fields as keyword arguments (read straight from
+        the arguments: no dict is built unless middleware, a listener or an error needs it).
+        """
         cdef object handle
         cdef double start = 0.0
+        cdef _Fields f
+        cdef PyObject *value = NULL
+        cdef bint timed
         if message is None:
-            message = fields
+            f.topic = _arg(topic)
+            f.payload = _arg(payload)
+            f.key = _arg(key)
+            f.partition = _arg(partition)
+            f.partition_key = _arg(partition_key)
+            f.timestamp = _arg(timestamp)
+            f.headers = _arg(headers)
+            f.label = _arg(label)
+            f.unknown = len(rest) > 0
+        elif self._middleware_steps or type(message) is not dict:
+            return self._produce_async_slow(message)
+        if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
+            return self._produce_async_in_transaction(_message_of(message, &f, rest))
+        PyContextVar_Get(_CURRENT_VARIANT, NULL, &value)
+        variant = <object>value
+        Py_DECREF(variant)           # PyContextVar_Get gave a new reference
+        if variant is None:
+            variant = self._default_variant
+        if variant is not self._variant_seen or variant is None:
+            self._use_variant(variant)
+            variant = self._variant_seen
+        client = self._client
+        if client is None or self._client_pid != _pid:
+            client = self._connect()
+        if self._middleware_steps:
+            return self._produce_async_slow(_message_of(message, &f, rest))
+        timed = self._listening(_EV_PRODUCED_ASYNC)
+        if timed:
+            start = _monotonic()
+        try:
+            if type(client) is Client:
+                if message is None:
+                    handle = (<Client>client)._produce_fields(
+                        &f, rest, None, self._max_payload, self._variant_conf_key,
+                        self._variant_wait)
+                else:
+                    _extract(<dict>message, &f)   # here: no Python code runs after it
+                    handle = (<Client>client)._produce_fields(
+                        &f, message, <dict>message, self._max_payload, self._variant_conf_key,
+                        self._variant_wait)
+            else:
+                message = _message_of(message, &f, rest)
+                handle = client.produce(message, self._max_payload, self._variant_conf_key,
+                                        self._variant_wait)
+        except (_errors.KafkaError, _errors.ProducerClosedError) as error:
+            message = _message_of(message, &f, rest)
+            handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
+        if self._transactional and self._transaction_first_handle is None:
+            self._transaction_first_handle = handle
+        if timed:
+            self.monitor.instrument(
+                "message.produced_async",
+                producer_id=self.id,
+                message=_message_of(message, &f, rest),
+                handle=handle,
+                time=(_monotonic() - start) * 1000.0,
+            )
+        return handle
+
+    cdef object _produce_async_slow(self, object message):
+        """produce_async of one mapping, the general way (middleware, non-dict mappings)."""
         if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
             return self._produce_async_in_transaction(message)
         variant = _CURRENT_VARIANT.get()
@@ -1961,7 +2145,7 @@ cdef class ProducerBase:
             client = self._connect()
         if self._middleware_steps:
             message = self._middleware.run(dict(message))
-        timed = "message.produced_async" in self.monitor._listeners
+        timed = self._listening(_EV_PRODUCED_ASYNC)
         if timed:
             start = _monotonic()
         try:
@@ -1984,6 +2168,69 @@ cdef class ProducerBase:
                 time=(_monotonic() - start) * 1000.0,
             )
         return handle
+
+    cdef int _use_variant(self, object variant) except -1:
+        """Make ``variant`` (from CURRENT_VARIANT; None or another producer's: the default)
+        the one whose settings are cached for the next dispatches. Variants do not change
+        once built, so a dispatch through the same one reads two C fields."""
+        if variant is None or variant.producer is not self:
+            variant = self._default_variant
+            if variant is None:
+                raise _errors.ProducerNotConfiguredError(getattr(self, "id", None))
+        if variant is not self._variant_seen:
+            self._variant_conf_key = variant.conf_key
+            self._variant_wait = variant.max_wait_timeout
+            self._variant_seen = variant
+        return 0
+
+    cdef bint _listening(self, str event) except -1:
+        """``self.monitor.listening(event)`` without a method call: the monitor's listener
+        table (replaced, never mutated, on every subscribe/unsubscribe) read from its
+        instance dict, found once per monitor object."""
+        monitor = self.monitor
+        if monitor is not self._monitor_seen:
+            self._monitor_seen = monitor
+            self._monitor_dict = None
+            if (type(monitor).__dict__.get("_listeners") is None
+                    and type(getattr(monitor, "__dict__", None)) is dict
+                    and type(monitor.__dict__.get("_listeners")) is dict):
+                self._monitor_dict = monitor.__dict__
+        if self._monitor_dict is not None:
+            listeners = PyDict_GetItem(self._monitor_dict, _K_LISTENERS)
+            if listeners != NULL and type(<object>listeners) is dict:
+                return PyDict_GetItem(<dict>(<object>listeners), event) != NULL
+        return event in monitor._listeners
+
+
+cdef inline PyObject *_arg(object value):
+    # (_ABSENT: the keyword was not given, which the contract tells from an explicit None)
+    return NULL if value is _ABSENT else <PyObject *>value
+
+
+cdef object _message_of(object message, _Fields *f, dict rest):
+    """The message as a dict: the mapping given, or one built from the keyword fields."""
+    if message is not None:
+        return message
+    message = {}
+    if f.topic != NULL:
+        message[_K_TOPIC] = <object>f.topic
+    if f.payload != NULL:
+        message[_K_PAYLOAD] = <object>f.payload
+    if f.key != NULL:
+        message[_K_KEY] = <object>f.key
+    if f.partition != NULL:
+        message[_K_PARTITION] = <object>f.partition
+    if f.partition_key != NULL:
+        message[_K_PARTITION_KEY] = <object>f.partition_key
+    if f.timestamp != NULL:
+        message[_K_TIMESTAMP] = <object>f.timestamp
+    if f.headers != NULL:
+        message[_K_HEADERS] = <object>f.headers
+    if f.label != NULL:
+        message[_K_LABEL] = <object>f.label
+    if rest:
+        message.update(rest)
+    return message
 
 
 # ----------------------------------------------------------------------------------------------
