@@ -74,6 +74,7 @@ class Client:
     on_log: Callable[[int, str, str], Any] | None
     on_stats: Callable[[str], Any] | None
     on_deliveries: Callable[[list[DeliveryHandle]], Any] | None
+    delivery_monitor: Any
     on_callback_error: Callable[[str, BaseException], Any] | None
     def __init__(
         self,
@@ -166,5 +167,17 @@ class ProducerBase:
     monitor: Any
     _default_variant: Any
     def produce_async(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+        self,
+        message: Mapping[str, Any] | None = None,
+        /,
+        *,
+        topic: Any = ...,
+        payload: Any = ...,
+        key: Any = ...,
+        partition: Any = ...,
+        partition_key: Any = ...,
+        timestamp: Any = ...,
+        headers: Any = ...,
+        label: Any = ...,
+        **rest: Any,
     ) -> DeliveryHandle: ...

@@ -13,7 +13,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, INT32_MAX
-from libc.stdlib cimport malloc, calloc, free, rand
+from libc.stdlib cimport malloc, calloc, realloc, free, rand
 from libc.string cimport memcpy, memset
 
 cimport cython
@@ -233,8 +233,7 @@ cdef struct _Msg:
     PyObject *handle           # owned reference handed to librdkafka as the message opaque
     PyObject *pin_payload      # owned reference keeping the payload's memory alive
     PyObject *pin_key
-    Py_buffer view
-    bint has_view
+    Py_buffer *view            # a buffer payload's view (malloc'd; NULL for bytes / str)
     bint copy                  # librdkafka copies the payload (a mutable buffer); otherwise
                                # it points at pin_payload, which the handle keeps until resolved
     bint sent                  # librdkafka accepted it (and owns the handle reference)
@@ -242,9 +241,10 @@ cdef struct _Msg:
 
 cdef inline void _msg_release(_Msg *m):
     """Drop what a prepared message holds (not the handle)."""
-    if m.has_view:
-        PyBuffer_Release(&m.view)
-        m.has_view = False
+    if m.view != NULL:
+        PyBuffer_Release(m.view)
+        free(m.view)
+        m.view = NULL
     if m.pin_payload != NULL:
         Py_DECREF(<object>m.pin_payload)
         m.pin_payload = NULL
@@ -885,6 +885,23 @@ cdef enum:
     _MSG_CHUNK = 1024
 
 
+cdef str _EV_ACKNOWLEDGED = "message.acknowledged"
+cdef str _EV_ERROR = "error.occurred"
+cdef str _EV_PURGED = "message.purged"
+cdef str _K_LISTENERS = "_listeners"
+
+
+cdef dict _listeners_of(object monitor):
+    """A waterdrop Monitor's event -> listeners table, None for anything else. The table is
+    replaced (never changed in place) on every subscribe / unsubscribe, so it is read anew
+    each time; from the instance dict, without an attribute lookup."""
+    d = getattr(monitor, "__dict__", None)
+    if type(d) is not dict:
+        return None
+    listeners = (<dict>d).get(_K_LISTENERS)
+    return listeners if type(listeners) is dict else None
+
+
 cdef class Client:
     """One librdkafka producer handle, its topic handles and its delivery-report poller.
 
@@ -901,6 +918,11 @@ cdef class Client:
     cdef object _last_name           # the last topic produced to (by identity) ...
     cdef object _last_conf_key       # ... with this variant key ...
     cdef _Topic _last_topic          # ... and its handle: no lookup for a run of one topic
+    cdef _Msg *_msgs                 # produce_many's array, reused (under the GIL) ...
+    cdef Py_ssize_t _msgs_cap
+    cdef bint _msgs_busy             # ... unless a call on another thread has it
+    cdef rd_kafka_message_t *_batch  # _send_all's array for rd_kafka_produce_batch, same
+    cdef Py_ssize_t _batch_cap
     cdef dict _partition_counts      # topic -> (count, expires_at)
     cdef set _refreshing             # topics whose count a background thread refreshes
     cdef str _partitioner
@@ -920,6 +942,7 @@ cdef class Client:
     cdef public object on_log
     cdef public object on_stats
     cdef public object on_deliveries
+    cdef public object delivery_monitor   # a waterdrop Monitor: on_deliveries only if it listens
     cdef public object on_callback_error
     cdef public object on_oauth_refresh
     cdef object _lock
@@ -993,6 +1016,10 @@ cdef class Client:
         # a forked child inherited (its threads do not exist here).
         if self.rk != NULL and not self._closed:
             pass
+        free(self._msgs)
+        free(self._batch)
+        self._msgs = NULL
+        self._batch = NULL
 
     @property
     def closed(self):
@@ -1107,8 +1134,22 @@ cdef class Client:
             if others is not None:
                 for other, handles in others.items():
                     self._call(other.push_many, "delivery", (handles,))
-        if callback is not None:
+        if callback is not None and self._deliveries_listened():
             self._call(callback, "delivery", (delivered,))
+
+    cdef bint _deliveries_listened(self):
+        """False when ``delivery_monitor`` is set and none of its listeners wants delivery
+        events: on_deliveries is then not called at all (a produce_sync gets one call per
+        message otherwise)."""
+        cdef dict listeners
+        if self.delivery_monitor is None:
+            return True
+        listeners = _listeners_of(self.delivery_monitor)
+        if listeners is None:
+            return True
+        return (PyDict_GetItem(listeners, _EV_ACKNOWLEDGED) != NULL
+                or PyDict_GetItem(listeners, _EV_ERROR) != NULL
+                or PyDict_GetItem(listeners, _EV_PURGED) != NULL)
 
     cdef _serve_deferred(self):
         """On the poller thread: the events a waiting thread drained but left for the poller."""
@@ -1381,6 +1422,7 @@ cdef class Client:
         cdef _Topic topic
         cdef const char *pk
         cdef Py_ssize_t pk_len
+        cdef Py_buffer *view
         name = <object>f.topic
         if name is self._last_name and conf_key is self._last_conf_key:
             topic = self._last_topic
@@ -1412,11 +1454,18 @@ cdef class Client:
             # as the object: librdkafka points at them, no copy
             _pin_bytes(payload, &m.payload, &m.payload_len, &m.pin_payload)
         else:
-            PyObject_GetBuffer(payload, &m.view, PyBUF_SIMPLE)
-            m.has_view = True
+            view = <Py_buffer *>malloc(sizeof(Py_buffer))
+            if view == NULL:
+                raise MemoryError()
+            try:
+                PyObject_GetBuffer(payload, view, PyBUF_SIMPLE)
+            except BaseException:
+                free(view)
+                raise
+            m.view = view
             m.copy = True
-            m.payload = <const char *>m.view.buf
-            m.payload_len = m.view.len
+            m.payload = <const char *>view.buf
+            m.payload_len = view.len
         if not _is_none(f.key):
             _pin_bytes(<object>f.key, &m.key, &m.key_len, &m.pin_key)
         m.timestamp = -1 if _is_none(f.timestamp) else _timestamp_ms(<object>f.timestamp)
@@ -1545,6 +1594,7 @@ cdef class Client:
         """
         cdef Py_ssize_t count = len(messages)
         cdef Py_ssize_t i, failed
+        cdef Py_ssize_t ready = 0         # entries of ms initialised
         cdef _Msg *ms
         cdef _Fields f
         cdef dict errors
@@ -1564,14 +1614,14 @@ cdef class Client:
         self._ensure_open()
         if count == 0:
             return []
-        ms = <_Msg *>calloc(count, sizeof(_Msg))
-        if ms == NULL:
-            raise MemoryError()
         handles = [None] * count
+        ms = self._take_msgs(count)
         self._ops += 1
         try:
             for i in range(count):
                 message = prepared[i]
+                memset(&ms[i], 0, sizeof(_Msg))
+                ready = i + 1
                 _extract(<dict>message, &f)
                 self._prepare(<dict>message, &ms[i], &f, conf_key)
                 handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
@@ -1592,12 +1642,36 @@ cdef class Client:
             return handles
         finally:
             self._ops -= 1
-            for i in range(count):
+            for i in range(ready):
                 if not ms[i].sent and ms[i].handle != NULL:
                     (<DeliveryHandle>ms[i].handle)._error = None   # the payload it pinned
                     Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
                     self._in_flight -= 1
                 _msg_release(&ms[i])
+            self._give_msgs(ms)
+
+    cdef _Msg *_take_msgs(self, Py_ssize_t count) except NULL:
+        """Room for ``count`` prepared messages: the client's reusable array unless another
+        thread is using it (or the batch is huge), else a fresh one. Entries are not zeroed."""
+        cdef _Msg *ms
+        if not self._msgs_busy and count <= 65_536:
+            if self._msgs_cap < count:
+                ms = <_Msg *>realloc(self._msgs, count * sizeof(_Msg))
+                if ms == NULL:
+                    raise MemoryError()
+                self._msgs = ms
+                self._msgs_cap = count
+            self._msgs_busy = True
+            return self._msgs
+        ms = <_Msg *>malloc(count * sizeof(_Msg))
+        if ms == NULL:
+            raise MemoryError()
+        return ms
+
+    cdef void _give_msgs(self, _Msg *ms) noexcept:
+        if ms == self._msgs:
+            self._msgs_busy = False
+        else:
             free(ms)
 
     cdef inline bint _batchable(self, _Msg *m) noexcept nogil:
@@ -1629,9 +1703,21 @@ cdef class Client:
                     j += 1
                 n = j - i
                 if n > 1 and batch == NULL:
-                    batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
+                    if ms == self._msgs:
+                        # the reusable array's companion (whoever holds one holds both)
+                        if self._batch_cap < count:
+                            batch = <rd_kafka_message_t *>realloc(
+                                self._batch, count * sizeof(rd_kafka_message_t))
+                            if batch != NULL:
+                                self._batch = batch
+                                self._batch_cap = count
+                        else:
+                            batch = self._batch
+                    else:
+                        batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
                     if batch == NULL:      # no memory for the batch array: one by one
                         n = 1
+
             if n == 1:
                 err = self._send(&ms[i])
                 if err:
@@ -1664,7 +1750,8 @@ cdef class Client:
             if failed < count:
                 break
             i = j
-        free(batch)
+        if batch != self._batch:
+            free(batch)
         return failed
 
     # --- queue control ------------------------------------------------------------------------
@@ -2029,7 +2116,6 @@ cdef extern from "Python.h":
 #: The default of produce_async's keyword fields: the field was not given.
 _ABSENT = object()
 cdef str _EV_PRODUCED_ASYNC = "message.produced_async"
-cdef str _K_LISTENERS = "_listeners"
 
 
 def current_pid():

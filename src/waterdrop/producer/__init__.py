@@ -30,6 +30,7 @@ from waterdrop.errors import (
     StatusInvalidError,
     WaitTimeoutError,
 )
+from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
 
@@ -272,6 +273,9 @@ class Producer(ProducerBase):
                 raise ProducerUsedInParentProcessError(os.getpid())
             assert self.config is not None
             client = self.config.client_class(self)
+            if type(client) is _core.Client and type(self.monitor) is Monitor:
+                # the core then skips the per-batch delivery callback while nobody listens
+                client.delivery_monitor = self.monitor
             self._client = client
             self._client_pid = _PID[0]
             if self._status is not Status.CLOSING:
