@@ -10,7 +10,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_Size, PyDict_Next
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free, rand
@@ -221,6 +221,20 @@ cdef int64_t _timestamp_ms(object ts) except? -2:
     return -2
 
 
+cdef struct _Fields:
+    # References to a message's values (NULL: key absent): borrowed from the message dict
+    # or the call's arguments, or owned when inside a _Msg (see _own_fields).
+    PyObject *topic
+    PyObject *payload
+    PyObject *key
+    PyObject *partition
+    PyObject *partition_key
+    PyObject *timestamp
+    PyObject *headers
+    PyObject *label
+    bint unknown
+
+
 cdef struct _Msg:
     rd_kafka_topic_t *rkt
     int32_t partition
@@ -231,11 +245,12 @@ cdef struct _Msg:
     int64_t timestamp          # -1: none
     rd_kafka_headers_t *headers
     PyObject *handle           # owned reference handed to librdkafka as the message opaque
-    PyObject *pin_payload      # owned reference keeping the payload's memory alive
-    PyObject *pin_key
+    _Fields f                  # owned references to the message's values: whatever Python
+                               # code runs meanwhile, payload and key stay alive and valid
     Py_buffer *view            # a buffer payload's view (malloc'd; NULL for bytes / str)
     bint copy                  # librdkafka copies the payload (a mutable buffer); otherwise
-                               # it points at pin_payload, which the handle keeps until resolved
+                               # it points at the payload object, which the handle keeps
+                               # until it resolves
     bint sent                  # librdkafka accepted it (and owns the handle reference)
 
 
@@ -245,28 +260,35 @@ cdef inline void _msg_release(_Msg *m):
         PyBuffer_Release(m.view)
         free(m.view)
         m.view = NULL
-    if m.pin_payload != NULL:
-        Py_DECREF(<object>m.pin_payload)
-        m.pin_payload = NULL
-    if m.pin_key != NULL:
-        Py_DECREF(<object>m.pin_key)
-        m.pin_key = NULL
+    _fields_release(&m.f)
     if m.headers != NULL:
         rd_kafka_headers_destroy(m.headers)
         m.headers = NULL
 
 
-cdef struct _Fields:
-    # Borrowed references to a message dict's values (NULL: key absent).
-    PyObject *topic
-    PyObject *payload
-    PyObject *key
-    PyObject *partition
-    PyObject *partition_key
-    PyObject *timestamp
-    PyObject *headers
-    PyObject *label
-    bint unknown
+cdef inline void _own_fields(_Msg *m, _Fields *f):
+    """Copy extracted fields into ``m`` with a reference of its own to each value."""
+    m.f = f[0]
+    Py_XINCREF(m.f.topic)
+    Py_XINCREF(m.f.payload)
+    Py_XINCREF(m.f.key)
+    Py_XINCREF(m.f.partition)
+    Py_XINCREF(m.f.partition_key)
+    Py_XINCREF(m.f.timestamp)
+    Py_XINCREF(m.f.headers)
+    Py_XINCREF(m.f.label)
+
+
+cdef inline void _fields_release(_Fields *f):
+    Py_XDECREF(f.topic)
+    Py_XDECREF(f.payload)
+    Py_XDECREF(f.key)
+    Py_XDECREF(f.partition)
+    Py_XDECREF(f.partition_key)
+    Py_XDECREF(f.timestamp)
+    Py_XDECREF(f.headers)
+    Py_XDECREF(f.label)
+    memset(f, 0, sizeof(_Fields))
 
 
 # Interned key objects: a literal key in user code is the same object, so the common case
@@ -492,20 +514,6 @@ cdef inline object _as_dict(object message):
     if hasattr(message, "keys"):
         return dict(message)
     return message
-
-
-cdef int _pin_bytes(object value, const char **data, Py_ssize_t *size, PyObject **pin) except -1:
-    """Point at the bytes of a str/bytes value and keep it alive until released."""
-    cdef Py_ssize_t n
-    if type(value) is bytes:
-        data[0] = PyBytes_AS_STRING(value)
-        size[0] = PyBytes_GET_SIZE(value)
-    else:
-        data[0] = PyUnicode_AsUTF8AndSize(value, &n)
-        size[0] = n
-    Py_INCREF(value)
-    pin[0] = <PyObject *>value
-    return 0
 
 
 cdef rd_kafka_headers_t *_build_headers(dict headers) except? NULL:
@@ -1414,15 +1422,15 @@ cdef class Client:
 
     # --- produce -------------------------------------------------------------------------------
 
-    cdef int _prepare(self, dict msg, _Msg *m, _Fields *f, object conf_key) except -1:
-        """Fill ``m`` from a validated message's fields: pins payload and key, builds headers.
-
-        ``msg``: the message dict the fields were read from (read again if Python code may
-        have run meanwhile), or None when they are the caller's arguments."""
+    cdef int _prepare(self, _Msg *m, object conf_key) except -1:
+        """Fill ``m`` from the validated fields it owns (``m.f``): topic handle, partition,
+        payload and key pointers, headers."""
         cdef _Topic topic
         cdef const char *pk
         cdef Py_ssize_t pk_len
+        cdef Py_ssize_t n
         cdef Py_buffer *view
+        cdef _Fields *f = &m.f
         name = <object>f.topic
         if name is self._last_name and conf_key is self._last_conf_key:
             topic = self._last_topic
@@ -1431,28 +1439,28 @@ cdef class Client:
             self._last_name = name
             self._last_conf_key = conf_key
             self._last_topic = topic
-            if msg is not None:
-                _extract(msg, f)   # a new topic handle may have run Python code
         m.rkt = topic.rkt
         m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
         if not _is_none(f.partition_key):
-            pkey = <object>f.partition_key           # a strong reference across the lookup
+            pkey = <object>f.partition_key
             if type(pkey) is bytes:
                 pk = PyBytes_AS_STRING(pkey)
                 pk_len = PyBytes_GET_SIZE(pkey)
             else:
                 pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
             m.partition = self._partition_for_key(topic, pk, pk_len)
-            if msg is not None:
-                _extract(msg, f)     # the metadata lookup released the GIL: read the fields again
         payload = <object>f.payload
         if payload is None:
             m.payload = NULL
             m.payload_len = 0
-        elif type(payload) is bytes or type(payload) is str:
-            # immutable, and its bytes (a str's UTF-8 form is cached inside it) live as long
-            # as the object: librdkafka points at them, no copy
-            _pin_bytes(payload, &m.payload, &m.payload_len, &m.pin_payload)
+        elif type(payload) is bytes:
+            # immutable: librdkafka points at its bytes (no copy) and the handle keeps it
+            m.payload = PyBytes_AS_STRING(payload)
+            m.payload_len = PyBytes_GET_SIZE(payload)
+        elif type(payload) is str:
+            # the same for a str: its UTF-8 form is cached inside it, and lives as long
+            m.payload = PyUnicode_AsUTF8AndSize(payload, &n)
+            m.payload_len = n
         else:
             view = <Py_buffer *>malloc(sizeof(Py_buffer))
             if view == NULL:
@@ -1467,7 +1475,13 @@ cdef class Client:
             m.payload = <const char *>view.buf
             m.payload_len = view.len
         if not _is_none(f.key):
-            _pin_bytes(<object>f.key, &m.key, &m.key_len, &m.pin_key)
+            key = <object>f.key
+            if type(key) is bytes:
+                m.key = PyBytes_AS_STRING(key)
+                m.key_len = PyBytes_GET_SIZE(key)
+            else:
+                m.key = PyUnicode_AsUTF8AndSize(key, &n)
+                m.key_len = n
         m.timestamp = -1 if _is_none(f.timestamp) else _timestamp_ms(<object>f.timestamp)
         if not _is_none(f.headers):
             m.headers = _build_headers(<dict>(<object>f.headers))
@@ -1546,42 +1560,46 @@ cdef class Client:
         if type(message) is not dict:
             raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
         _extract(<dict>message, &f)
-        return self._produce_fields(&f, message, <dict>message, max_payload_size, conf_key,
-                                    max_wait_ms)
+        return self._produce_fields(&f, message, max_payload_size, conf_key, max_wait_ms)
 
-    cdef DeliveryHandle _produce_fields(self, _Fields *f, object names, dict msg,
+    cdef DeliveryHandle _produce_fields(self, _Fields *f, object names,
                                         Py_ssize_t max_payload_size, object conf_key,
                                         long long max_wait_ms):
-        """Validate and enqueue one message given by its fields (see _check and _prepare)."""
+        """Validate and enqueue one message given by its fields (see _check and _prepare).
+        ``names``: the message's keys (to name unknown ones)."""
         cdef _Msg m
         cdef dict errors
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err
-        errors = _check(f, names, max_payload_size, self._topics, self._last_name)
-        if errors is not None:
-            raise _errors.MessageInvalidError(errors)
-        self._ensure_open()
         memset(&m, 0, sizeof(_Msg))
-        self._ops += 1
+        _own_fields(&m, f)
         try:
-            self._prepare(msg, &m, f, conf_key)
-            handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
-                                 self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
-                                 self._waiter)
-            if not m.copy and m.pin_payload != NULL:
-                handle._error = <object>m.pin_payload     # until resolved
-            Py_INCREF(handle)
-            self._in_flight += 1
-            m.handle = <PyObject *>handle
-            err = self._send(&m)
-            if err:
-                handle._error = None
-                Py_DECREF(handle)
-                self._in_flight -= 1
-                raise self._inline_error(err)
-            return handle
+            errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)
+            if errors is not None:
+                raise _errors.MessageInvalidError(errors)
+            self._ensure_open()
+            self._ops += 1
+            try:
+                self._prepare(&m, conf_key)
+                handle = _new_handle(<str><object>m.f.topic,
+                                     None if m.f.label == NULL else <object>m.f.label,
+                                     self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
+                                     self._waiter)
+                if not m.copy and m.payload != NULL:
+                    handle._error = <object>m.f.payload     # pinned until resolved
+                Py_INCREF(handle)
+                self._in_flight += 1
+                m.handle = <PyObject *>handle
+                err = self._send(&m)
+                if err:
+                    handle._error = None
+                    Py_DECREF(handle)
+                    self._in_flight -= 1
+                    raise self._inline_error(err)
+                return handle
+            finally:
+                self._ops -= 1
         finally:
-            self._ops -= 1
             _msg_release(&m)
 
     def produce_many(self, list messages, Py_ssize_t max_payload_size=1_000_012,
@@ -1601,47 +1619,51 @@ cdef class Client:
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err = 0
         cdef long long wait_ms = self.max_wait_ms if max_wait_ms < 0 else max_wait_ms
-        cdef list prepared = [None] * count
-        for i in range(count):
-            message = _as_dict(messages[i])
-            if type(message) is not dict:
-                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
-            _extract(<dict>message, &f)
-            errors = _check(&f, message, max_payload_size, self._topics, self._last_name)
-            if errors is not None:
-                raise _errors.MessageInvalidError(errors)
-            prepared[i] = message
-        self._ensure_open()
         if count == 0:
+            self._ensure_open()
             return []
         handles = [None] * count
         ms = self._take_msgs(count)
-        self._ops += 1
         try:
+            # every message is read once, into ms with references of its own, and checked;
+            # nothing is prepared or sent before the whole batch passed
             for i in range(count):
-                message = prepared[i]
+                message = _as_dict(messages[i])
                 memset(&ms[i], 0, sizeof(_Msg))
                 ready = i + 1
+                if type(message) is not dict:
+                    raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
                 _extract(<dict>message, &f)
-                self._prepare(<dict>message, &ms[i], &f, conf_key)
-                handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
-                                     wait_ms, self._waiter)
-                if not ms[i].copy and ms[i].pin_payload != NULL:
-                    handle._error = <object>ms[i].pin_payload     # until resolved
-                handles[i] = handle
-                Py_INCREF(handle)
-                self._in_flight += 1
-                ms[i].handle = <PyObject *>handle
-            with nogil:
-                failed = self._send_all(ms, count, &err)
-            if failed < count:
-                error = self._inline_error(err)
-                error.dispatched = [handles[i] for i in range(count) if ms[i].sent]
-                error.index = failed
-                raise error
-            return handles
+                _own_fields(&ms[i], &f)
+                errors = _check(&ms[i].f, message, max_payload_size, self._topics,
+                                self._last_name)
+                if errors is not None:
+                    raise _errors.MessageInvalidError(errors)
+            self._ensure_open()
+            self._ops += 1
+            try:
+                for i in range(count):
+                    self._prepare(&ms[i], conf_key)
+                    handle = _new_handle(<str><object>ms[i].f.topic,
+                                         None if ms[i].f.label == NULL else <object>ms[i].f.label,
+                                         wait_ms, self._waiter)
+                    if not ms[i].copy and ms[i].payload != NULL:
+                        handle._error = <object>ms[i].f.payload     # pinned until resolved
+                    handles[i] = handle
+                    Py_INCREF(handle)
+                    self._in_flight += 1
+                    ms[i].handle = <PyObject *>handle
+                with nogil:
+                    failed = self._send_all(ms, count, &err)
+                if failed < count:
+                    error = self._inline_error(err)
+                    error.dispatched = [handles[i] for i in range(count) if ms[i].sent]
+                    error.index = failed
+                    raise error
+                return handles
+            finally:
+                self._ops -= 1
         finally:
-            self._ops -= 1
             for i in range(ready):
                 if not ms[i].sent and ms[i].handle != NULL:
                     (<DeliveryHandle>ms[i].handle)._error = None   # the payload it pinned
@@ -2191,12 +2213,12 @@ cdef class ProducerBase:
             if type(client) is Client:
                 if message is None:
                     handle = (<Client>client)._produce_fields(
-                        &f, rest, None, self._max_payload, self._variant_conf_key,
+                        &f, rest, self._max_payload, self._variant_conf_key,
                         self._variant_wait)
                 else:
-                    _extract(<dict>message, &f)   # here: no Python code runs after it
+                    _extract(<dict>message, &f)   # here: no Python code runs in between
                     handle = (<Client>client)._produce_fields(
-                        &f, message, <dict>message, self._max_payload, self._variant_conf_key,
+                        &f, message, self._max_payload, self._variant_conf_key,
                         self._variant_wait)
             else:
                 message = _message_of(message, &f, rest)
