@@ -181,3 +181,18 @@ class ProducerBase:
         label: Any = ...,
         **rest: Any,
     ) -> DeliveryHandle: ...
+    def produce_sync(
+        self,
+        message: Mapping[str, Any] | None = None,
+        /,
+        *,
+        topic: Any = ...,
+        payload: Any = ...,
+        key: Any = ...,
+        partition: Any = ...,
+        partition_key: Any = ...,
+        timestamp: Any = ...,
+        headers: Any = ...,
+        label: Any = ...,
+        **rest: Any,
+    ) -> DeliveryReport: ...

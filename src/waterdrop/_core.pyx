@@ -7,7 +7,7 @@ policy (settings, lifecycle, instrumentation) lives in the Python layer above.
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_Size, PyDict_Next
+from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Size, PyDict_Next
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF
@@ -309,10 +309,12 @@ cdef void _extract(dict msg, _Fields *f):
     Keys are matched by identity first (literal keys are the interned names), by value only
     for a key that is none of them by identity."""
     cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t left = PyDict_Size(msg)
     cdef PyObject *k
     cdef PyObject *v
     memset(f, 0, sizeof(_Fields))
-    while PyDict_Next(msg, &pos, &k, &v):
+    while left > 0 and PyDict_Next(msg, &pos, &k, &v):
+        left -= 1
         if k == <PyObject *>_K_TOPIC:
             f.topic = v
         elif k == <PyObject *>_K_PAYLOAD:
@@ -379,6 +381,22 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
         return {"topic": _MISSING, "payload": _MISSING}
     _extract(<dict>message, &f)
     return _check(&f, message, max_payload_size, known_topics, None)
+
+
+cdef inline bint _plain_valid(_Fields *f, Py_ssize_t max_payload_size, object known_topic):
+    """The common message, proven valid without the full walk: the topic produced to last
+    (validated then), a bytes payload within the size limit, no key or a non-empty bytes
+    key, a label or not, nothing else. False means "not this shape", not "invalid"."""
+    cdef PyObject *p = f.payload
+    if (f.topic == NULL or <object>f.topic is not known_topic or known_topic is None
+            or p == NULL or type(<object>p) is not bytes
+            or PyBytes_GET_SIZE(<object>p) > max_payload_size
+            or f.partition != NULL or f.partition_key != NULL or f.timestamp != NULL
+            or f.headers != NULL or f.unknown):
+        return False
+    if f.key != NULL and not (type(<object>f.key) is bytes and PyBytes_GET_SIZE(<object>f.key) > 0):
+        return False
+    return True
 
 
 cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict known_topics,
@@ -1145,7 +1163,7 @@ cdef class Client:
         if callback is not None and self._deliveries_listened():
             self._call(callback, "delivery", (delivered,))
 
-    cdef bint _deliveries_listened(self):
+    cdef bint _deliveries_listened(self) except -1:
         """False when ``delivery_monitor`` is set and none of its listeners wants delivery
         events: on_deliveries is then not called at all (a produce_sync gets one call per
         message otherwise)."""
@@ -1155,9 +1173,9 @@ cdef class Client:
         listeners = _listeners_of(self.delivery_monitor)
         if listeners is None:
             return True
-        return (PyDict_GetItem(listeners, _EV_ACKNOWLEDGED) != NULL
-                or PyDict_GetItem(listeners, _EV_ERROR) != NULL
-                or PyDict_GetItem(listeners, _EV_PURGED) != NULL)
+        return (PyDict_GetItemWithError(listeners, _EV_ACKNOWLEDGED) != NULL
+                or PyDict_GetItemWithError(listeners, _EV_ERROR) != NULL
+                or PyDict_GetItemWithError(listeners, _EV_PURGED) != NULL)
 
     cdef _serve_deferred(self):
         """On the poller thread: the events a waiting thread drained but left for the poller."""
@@ -1574,9 +1592,10 @@ cdef class Client:
         memset(&m, 0, sizeof(_Msg))
         _own_fields(&m, f)
         try:
-            errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)
-            if errors is not None:
-                raise _errors.MessageInvalidError(errors)
+            if not _plain_valid(&m.f, max_payload_size, self._last_name):
+                errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)
+                if errors is not None:
+                    raise _errors.MessageInvalidError(errors)
             self._ensure_open()
             self._ops += 1
             try:
@@ -1635,6 +1654,8 @@ cdef class Client:
                     raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
                 _extract(<dict>message, &f)
                 _own_fields(&ms[i], &f)
+                if _plain_valid(&ms[i].f, max_payload_size, self._last_name):
+                    continue
                 errors = _check(&ms[i].f, message, max_payload_size, self._topics,
                                 self._last_name)
                 if errors is not None:
@@ -1750,7 +1771,8 @@ cdef class Client:
                 i += 1
                 continue
             for k in range(n):
-                memset(&batch[k], 0, sizeof(rd_kafka_message_t))
+                # the fields rd_kafka_produce_batch reads; it sets .err of every message
+                batch[k].err = RD_KAFKA_RESP_ERR_NO_ERROR
                 batch[k].partition = ms[i + k].partition
                 batch[k].payload = <void *>ms[i + k].payload
                 batch[k].len = ms[i + k].payload_len
@@ -2138,6 +2160,7 @@ cdef extern from "Python.h":
 #: The default of produce_async's keyword fields: the field was not given.
 _ABSENT = object()
 cdef str _EV_PRODUCED_ASYNC = "message.produced_async"
+cdef str _EV_PRODUCED_SYNC = "message.produced_sync"
 
 
 def current_pid():
@@ -2177,8 +2200,7 @@ cdef class ProducerBase:
         cdef object handle
         cdef double start = 0.0
         cdef _Fields f
-        cdef PyObject *value = NULL
-        cdef bint timed
+        cdef long long wait_ms
         if message is None:
             f.topic = _arg(topic)
             f.payload = _arg(payload)
@@ -2193,40 +2215,12 @@ cdef class ProducerBase:
             return self._produce_async_slow(message)
         if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
             return self._produce_async_in_transaction(_message_of(message, &f, rest))
-        PyContextVar_Get(_CURRENT_VARIANT, NULL, &value)
-        variant = <object>value
-        Py_DECREF(variant)           # PyContextVar_Get gave a new reference
-        if variant is None:
-            variant = self._default_variant
-        if variant is not self._variant_seen or variant is None:
-            self._use_variant(variant)
-            variant = self._variant_seen
-        client = self._client
-        if client is None or self._client_pid != _pid:
-            client = self._connect()
         if self._middleware_steps:
             return self._produce_async_slow(_message_of(message, &f, rest))
         timed = self._listening(_EV_PRODUCED_ASYNC)
         if timed:
             start = _monotonic()
-        try:
-            if type(client) is Client:
-                if message is None:
-                    handle = (<Client>client)._produce_fields(
-                        &f, rest, self._max_payload, self._variant_conf_key,
-                        self._variant_wait)
-                else:
-                    _extract(<dict>message, &f)   # here: no Python code runs in between
-                    handle = (<Client>client)._produce_fields(
-                        &f, message, self._max_payload, self._variant_conf_key,
-                        self._variant_wait)
-            else:
-                message = _message_of(message, &f, rest)
-                handle = client.produce(message, self._max_payload, self._variant_conf_key,
-                                        self._variant_wait)
-        except (_errors.KafkaError, _errors.ProducerClosedError) as error:
-            message = _message_of(message, &f, rest)
-            handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
+        handle = self._dispatch_one(message, &f, rest, "message.produce_async", &wait_ms)
         if self._transactional and self._transaction_first_handle is None:
             self._transaction_first_handle = handle
         if timed:
@@ -2238,6 +2232,87 @@ cdef class ProducerBase:
                 time=(_monotonic() - start) * 1000.0,
             )
         return handle
+
+    def produce_sync(self, message=None, /, *, topic=_ABSENT, payload=_ABSENT, key=_ABSENT,
+                     partition=_ABSENT, partition_key=_ABSENT, timestamp=_ABSENT,
+                     headers=_ABSENT, label=_ABSENT, **rest):
+        """Send one message and wait for the broker's acknowledgement; return the report.
+
+        A transactional producer commits the message's own transaction before the wait.
+        """
+        cdef object handle
+        cdef double start = 0.0
+        cdef _Fields f
+        cdef long long wait_ms
+        if message is None:
+            f.topic = _arg(topic)
+            f.payload = _arg(payload)
+            f.key = _arg(key)
+            f.partition = _arg(partition)
+            f.partition_key = _arg(partition_key)
+            f.timestamp = _arg(timestamp)
+            f.headers = _arg(headers)
+            f.label = _arg(label)
+            f.unknown = len(rest) > 0
+        elif self._middleware_steps or self._transactional or type(message) is not dict:
+            return self._produce_sync_slow(message)
+        if self._middleware_steps or self._transactional:
+            return self._produce_sync_slow(_message_of(message, &f, rest))
+        timed = self._listening(_EV_PRODUCED_SYNC)
+        if timed:
+            start = _monotonic()
+        handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms)
+        try:
+            report = handle.wait(wait_ms, True)
+        except (_errors.KafkaError, _errors.WaitTimeoutError) as error:
+            raise self._produce_error(_message_of(message, &f, rest), error,
+                                      "message.produce_sync") from error
+        if timed:
+            self.monitor.instrument(
+                "message.produced_sync",
+                producer_id=self.id,
+                message=_message_of(message, &f, rest),
+                report=report,
+                time=(_monotonic() - start) * 1000.0,
+            )
+        return report
+
+    cdef object _dispatch_one(self, object message, _Fields *f, dict rest, str error_type,
+                              long long *wait_out):
+        """Enqueue one message (a dict, or ``f`` from keyword arguments when ``message`` is
+        None) through the current variant, with the retry policies; return its handle and
+        put the variant's wait in ``wait_out``."""
+        cdef PyObject *value = NULL
+        cdef long long wait_ms
+        PyContextVar_Get(_CURRENT_VARIANT, NULL, &value)
+        variant = <object>value
+        Py_DECREF(variant)           # PyContextVar_Get gave a new reference
+        if variant is None:
+            variant = self._default_variant
+        if variant is not self._variant_seen or variant is None:
+            self._use_variant(variant)
+        # read together (no Python code runs in between): another thread may switch the
+        # cached variant as soon as Python code runs
+        variant = self._variant_seen
+        conf_key = self._variant_conf_key
+        wait_ms = self._variant_wait
+        wait_out[0] = wait_ms
+        client = self._client
+        if client is None or self._client_pid != _pid:
+            client = self._connect()
+        try:
+            if type(client) is Client:
+                if message is None:
+                    return (<Client>client)._produce_fields(
+                        f, rest, self._max_payload, conf_key, wait_ms)
+                _extract(<dict>message, f)   # here: no Python code runs in between
+                return (<Client>client)._produce_fields(
+                    f, message, self._max_payload, conf_key, wait_ms)
+            return client.produce(_message_of(message, f, rest), self._max_payload, conf_key,
+                                  wait_ms)
+        except (_errors.KafkaError, _errors.ProducerClosedError) as error:
+            return self._dispatch_retrying(_message_of(message, f, rest), variant, error,
+                                           error_type)
 
     cdef object _produce_async_slow(self, object message):
         """produce_async of one mapping, the general way (middleware, non-dict mappings)."""
@@ -2296,6 +2371,8 @@ cdef class ProducerBase:
         table (replaced, never mutated, on every subscribe/unsubscribe) read from its
         instance dict, found once per monitor object."""
         monitor = self.monitor
+        if monitor is None:          # not set up yet: the dispatch raises NotConfigured
+            return False
         if monitor is not self._monitor_seen:
             self._monitor_seen = monitor
             self._monitor_dict = None
@@ -2304,9 +2381,9 @@ cdef class ProducerBase:
                     and type(monitor.__dict__.get("_listeners")) is dict):
                 self._monitor_dict = monitor.__dict__
         if self._monitor_dict is not None:
-            listeners = PyDict_GetItem(self._monitor_dict, _K_LISTENERS)
+            listeners = PyDict_GetItemWithError(self._monitor_dict, _K_LISTENERS)
             if listeners != NULL and type(<object>listeners) is dict:
-                return PyDict_GetItem(<dict>(<object>listeners), event) != NULL
+                return PyDict_GetItemWithError(<dict>(<object>listeners), event) != NULL
         return event in monitor._listeners
 
 

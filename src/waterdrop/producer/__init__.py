@@ -308,15 +308,9 @@ class Producer(ProducerBase):
             if errors:
                 raise MessageInvalidError(errors)
 
-    def produce_sync(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
-    ) -> DeliveryReport:
-        """Send one message and wait for the broker's acknowledgement; return the report.
-
-        A transactional producer commits the message's own transaction before the wait.
-        """
-        if message is None:
-            message = fields
+    # produce_sync (and produce_async) are ProducerBase's, in the core; this is produce_sync's
+    # general path: middleware, transactions, mappings other than dict.
+    def _produce_sync_slow(self, message: Mapping[str, Any]) -> DeliveryReport:
         variant = self.current_variant
         if variant is None:
             raise ProducerNotConfiguredError(self.id)
