@@ -831,8 +831,11 @@ cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
     cdef timespec ts
     cdef _Waiter waiter = self._waiter
     cdef Client client = waiter.client
-    if client is not None and client._can_serve():
-        return client._serve_until(self, deadline)
+    if client is not None:
+        if client._can_serve():
+            return client._serve_until(self, deadline)
+        if client._lazy:
+            client._wake_poller()
     return _handle_wait_condvar(self, deadline)
 
 cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
@@ -959,6 +962,8 @@ cdef class Client:
     cdef bint _closing
     cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
     cdef bint _server_active         # a waiting thread serves the queue; the poller parks
+    cdef bint _lazy                  # ... and may stay parked after it (see _poll_loop)
+    cdef bint _poller_parked         # the poller is parked (not in a queue poll)
     cdef list _deferred              # what that thread left for the poller (events, batches)
     cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
     cdef _Waiter _park               # where the poller parks meanwhile
@@ -1071,16 +1076,23 @@ cdef class Client:
                     self._serve_deferred()
                 except BaseException:
                     PyErr_WriteUnraisable(self._poll_loop)
-            if self._server_active and not self._stopping:
+            if (self._server_active or self._lazy) and not self._stopping:
                 # a thread waiting for its delivery serves the queue: stay out of its way
+                # (``_lazy``: it has handed the queue back with nothing in flight; stay
+                # parked until a produce wakes us, so that a run of produce_sync calls does
+                # not wake this thread twice per message)
                 until = _now_ns() + 100_000_000
                 ts.tv_sec = until // 1_000_000_000
                 ts.tv_nsec = until % 1_000_000_000
+                self._poller_parked = True
                 with nogil:
                     pthread_mutex_lock(&self._park.mutex)
-                    if self._server_active:
+                    if (self._server_active or self._lazy) and not self._stopping:
                         pthread_cond_timedwait(&self._park.cond, &self._park.mutex, &ts)
                     pthread_mutex_unlock(&self._park.mutex)
+                self._poller_parked = False
+                if not self._server_active:
+                    self._lazy = False       # woken, or 100 ms passed: serve again
                 continue
             # once close() asked us to stop: drain what is there, then leave (log events may
             # keep arriving forever while a broker is unreachable)
@@ -1299,6 +1311,10 @@ cdef class Client:
             except BaseException:
                 PyErr_WriteUnraisable(handler)
 
+    cdef inline void _wake_poller(self):
+        self._lazy = False
+        self._park.wake_all()
+
     cdef inline bint _can_serve(self):
         return (not self._server_active and not self._stopping and not self._closed
                 and self.mainq != NULL)
@@ -1320,7 +1336,8 @@ cdef class Client:
         # so error and log events are never held back behind a long wait.
         cdef int64_t serve_until = min(deadline, _now_ns() + 200_000_000)
         self._server_active = True
-        rd_kafka_queue_yield(q)        # the poller leaves its poll and parks
+        if not self._poller_parked:
+            rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
         try:
             while h._state == _PENDING:
                 now = _now_ns()
@@ -1338,7 +1355,12 @@ cdef class Client:
             # hand the queue back before any user code runs: a listener that waits for another
             # delivery must find the poller serving, not parked behind us
             self._server_active = False
-            self._park.wake_all()
+            if self._in_flight > 0 or self._deferred or self._stopping:
+                self._wake_poller()
+            else:
+                # nothing left to deliver: the poller may stay parked until the next produce
+                # (or 100 ms at most, for error, log and statistics events)
+                self._lazy = True
             for delivered in resolved:
                 self._notify(<list>delivered)
         if h._state == _PENDING:
@@ -1582,9 +1604,10 @@ cdef class Client:
 
     cdef DeliveryHandle _produce_fields(self, _Fields *f, object names,
                                         Py_ssize_t max_payload_size, object conf_key,
-                                        long long max_wait_ms):
+                                        long long max_wait_ms, bint serving=False):
         """Validate and enqueue one message given by its fields (see _check and _prepare).
-        ``names``: the message's keys (to name unknown ones)."""
+        ``names``: the message's keys (to name unknown ones). ``serving``: the caller waits
+        for it next, serving the queue itself (the poller need not be woken)."""
         cdef _Msg m
         cdef dict errors
         cdef DeliveryHandle handle
@@ -1615,6 +1638,8 @@ cdef class Client:
                     Py_DECREF(handle)
                     self._in_flight -= 1
                     raise self._inline_error(err)
+                if self._lazy and not serving:
+                    self._wake_poller()
                 return handle
             finally:
                 self._ops -= 1
@@ -1676,6 +1701,8 @@ cdef class Client:
                     ms[i].handle = <PyObject *>handle
                 with nogil:
                     failed = self._send_all(ms, count, &err)
+                if self._lazy:
+                    self._wake_poller()
                 if failed < count:
                     error = self._inline_error(err)
                     error.dispatched = [handles[i] for i in range(count) if ms[i].sent]
@@ -1961,6 +1988,7 @@ cdef class Client:
                 self.flush(10_000)
             self._stopping = True
             rd_kafka_queue_yield(self.mainq)
+            self._park.wake_all()
             if self._thread.ident is None:
                 self._thread.start()      # never started: let it drain, then leave
             self._thread.join()
@@ -2261,7 +2289,7 @@ cdef class ProducerBase:
         timed = self._listening(_EV_PRODUCED_SYNC)
         if timed:
             start = _monotonic()
-        handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms)
+        handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms, True)
         try:
             report = handle.wait(wait_ms, True)
         except (_errors.KafkaError, _errors.WaitTimeoutError) as error:
@@ -2278,7 +2306,7 @@ cdef class ProducerBase:
         return report
 
     cdef object _dispatch_one(self, object message, _Fields *f, dict rest, str error_type,
-                              long long *wait_out):
+                              long long *wait_out, bint serving=False):
         """Enqueue one message (a dict, or ``f`` from keyword arguments when ``message`` is
         None) through the current variant, with the retry policies; return its handle and
         put the variant's wait in ``wait_out``."""
@@ -2304,10 +2332,10 @@ cdef class ProducerBase:
             if type(client) is Client:
                 if message is None:
                     return (<Client>client)._produce_fields(
-                        f, rest, self._max_payload, conf_key, wait_ms)
+                        f, rest, self._max_payload, conf_key, wait_ms, serving)
                 _extract(<dict>message, f)   # here: no Python code runs in between
                 return (<Client>client)._produce_fields(
-                    f, message, self._max_payload, conf_key, wait_ms)
+                    f, message, self._max_payload, conf_key, wait_ms, serving)
             return client.produce(_message_of(message, f, rest), self._max_payload, conf_key,
                                   wait_ms)
         except (_errors.KafkaError, _errors.ProducerClosedError) as error:
