@@ -10,7 +10,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Size, PyDict_Next
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF, Py_REFCNT
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free, rand
@@ -221,6 +221,14 @@ cdef int64_t _timestamp_ms(object ts) except? -2:
     return -2
 
 
+cdef enum:
+    _REFS_DICT = 3         # a payload's references in Client._prepare when only its message
+                           # dict keeps it (the dict, the _Msg, _prepare's local)
+    _REFS_ARGS = 4         # ... when passed as produce_async's keyword argument (the
+                           # caller's stack, the parsed argument, the _Msg, the local)
+    _PIN_MIN_SIZE = 512    # bytes / str payloads this large are never copied (Client._prepare)
+
+
 cdef struct _Fields:
     # References to a message's values (NULL: key absent): borrowed from the message dict
     # or the call's arguments, or owned when inside a _Msg (see _own_fields).
@@ -248,9 +256,9 @@ cdef struct _Msg:
     _Fields f                  # owned references to the message's values: whatever Python
                                # code runs meanwhile, payload and key stay alive and valid
     Py_buffer *view            # a buffer payload's view (malloc'd; NULL for bytes / str)
-    bint copy                  # librdkafka copies the payload (a mutable buffer); otherwise
-                               # it points at the payload object, which the handle keeps
-                               # until it resolves
+    bint copy                  # librdkafka copies the payload (a mutable buffer, or a small
+                               # bytes / str nothing else keeps); otherwise it points at the
+                               # payload object, which the handle keeps until it resolves
     bint sent                  # librdkafka accepted it (and owns the handle reference)
 
 
@@ -1462,7 +1470,7 @@ cdef class Client:
 
     # --- produce -------------------------------------------------------------------------------
 
-    cdef int _prepare(self, _Msg *m, object conf_key) except -1:
+    cdef int _prepare(self, _Msg *m, object conf_key, Py_ssize_t transient_refs) except -1:
         """Fill ``m`` from the validated fields it owns (``m.f``): topic handle, partition,
         payload and key pointers, headers."""
         cdef _Topic topic
@@ -1493,14 +1501,22 @@ cdef class Client:
         if payload is None:
             m.payload = NULL
             m.payload_len = 0
-        elif type(payload) is bytes:
-            # immutable: librdkafka points at its bytes (no copy) and the handle keeps it
-            m.payload = PyBytes_AS_STRING(payload)
-            m.payload_len = PyBytes_GET_SIZE(payload)
-        elif type(payload) is str:
-            # the same for a str: its UTF-8 form is cached inside it, and lives as long
-            m.payload = PyUnicode_AsUTF8AndSize(payload, &n)
-            m.payload_len = n
+        elif type(payload) is bytes or type(payload) is str:
+            # Immutable: librdkafka can point at its bytes (a str's UTF-8 form is cached
+            # inside it and lives as long) while the handle keeps the object until resolved:
+            # no copy. Unless it is small and nothing else refers to it: the references are
+            # then only the ones this call path holds (``transient_refs``: the caller's
+            # argument or dict entry, ``m.f``, this local), the object would be freed right
+            # after the call, and a copy inside librdkafka's message takes less memory than
+            # keeping it (its header and allocator rounding). A miscount can only choose the
+            # other way, never an unsafe one.
+            if type(payload) is bytes:
+                m.payload = PyBytes_AS_STRING(payload)
+                m.payload_len = PyBytes_GET_SIZE(payload)
+            else:
+                m.payload = PyUnicode_AsUTF8AndSize(payload, &n)
+                m.payload_len = n
+            m.copy = m.payload_len < _PIN_MIN_SIZE and Py_REFCNT(payload) <= transient_refs
         else:
             view = <Py_buffer *>malloc(sizeof(Py_buffer))
             if view == NULL:
@@ -1604,7 +1620,8 @@ cdef class Client:
 
     cdef DeliveryHandle _produce_fields(self, _Fields *f, object names,
                                         Py_ssize_t max_payload_size, object conf_key,
-                                        long long max_wait_ms, bint serving=False):
+                                        long long max_wait_ms, bint serving=False,
+                                        Py_ssize_t transient_refs=_REFS_DICT):
         """Validate and enqueue one message given by its fields (see _check and _prepare).
         ``names``: the message's keys (to name unknown ones). ``serving``: the caller waits
         for it next, serving the queue itself (the poller need not be woken)."""
@@ -1622,7 +1639,7 @@ cdef class Client:
             self._ensure_open()
             self._ops += 1
             try:
-                self._prepare(&m, conf_key)
+                self._prepare(&m, conf_key, transient_refs)
                 handle = _new_handle(<str><object>m.f.topic,
                                      None if m.f.label == NULL else <object>m.f.label,
                                      self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
@@ -1689,7 +1706,7 @@ cdef class Client:
             self._ops += 1
             try:
                 for i in range(count):
-                    self._prepare(&ms[i], conf_key)
+                    self._prepare(&ms[i], conf_key, _REFS_DICT)
                     handle = _new_handle(<str><object>ms[i].f.topic,
                                          None if ms[i].f.label == NULL else <object>ms[i].f.label,
                                          wait_ms, self._waiter)
@@ -2332,7 +2349,7 @@ cdef class ProducerBase:
             if type(client) is Client:
                 if message is None:
                     return (<Client>client)._produce_fields(
-                        f, rest, self._max_payload, conf_key, wait_ms, serving)
+                        f, rest, self._max_payload, conf_key, wait_ms, serving, _REFS_ARGS)
                 _extract(<dict>message, f)   # here: no Python code runs in between
                 return (<Client>client)._produce_fields(
                     f, message, self._max_payload, conf_key, wait_ms, serving)

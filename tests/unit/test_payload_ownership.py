@@ -69,18 +69,40 @@ def test_the_broker_gets_the_payload_after_the_caller_dropped_it(cluster):
     cluster.create_topic(topic, partitions=1)
     producer = make(cluster)
     try:
-        handles = [producer.produce_async(topic=topic, payload=b"%06d" % i + b"z" * 200)
+        # large enough to be pinned even though nothing else keeps them
+        handles = [producer.produce_async(topic=topic, payload=b"%06d" % i + b"z" * 600)
                    for i in range(500)]
         handles += producer.produce_many_async(
-            [{"topic": topic, "payload": "%06d" % i + "é" * 100} for i in range(500, 1000)])
+            [{"topic": topic, "payload": "%06d" % i + "é" * 300} for i in range(500, 1000)])
         gc.collect()
         for handle in handles:
             assert handle.wait().error is None
     finally:
         close_within(producer)
     got = sorted(m.value() for m in consume(cluster.bootstrap_servers, topic, 1000))
-    assert got == sorted([b"%06d" % i + b"z" * 200 for i in range(500)]
-                         + [("%06d" % i + "é" * 100).encode() for i in range(500, 1000)])
+    assert got == sorted([b"%06d" % i + b"z" * 600 for i in range(500)]
+                         + [("%06d" % i + "é" * 300).encode() for i in range(500, 1000)])
+
+
+def test_a_small_payload_nothing_else_keeps_is_copied_not_kept(cluster):
+    # kept alive, it would cost more memory than librdkafka's copy
+    topic = unique_topic()
+    cluster.create_topic(topic, partitions=1)
+    message = {"topic": topic, "payload": fresh_payload()}
+    # no local name for the payload: it would be one more reference, making it look shared
+    start = sys.getrefcount(message["payload"])
+    producer = make(cluster, **{"linger.ms": 60_000})
+    try:
+        handle = producer.produce_many_async([message])[0]
+        single = producer.produce_async(message)
+        now = sys.getrefcount(message["payload"])
+        assert now == start
+        assert producer.client.flush(20_000)
+        assert handle.wait().error is None and single.wait().error is None
+    finally:
+        close_within(producer)
+    assert [m.value() for m in consume(cluster.bootstrap_servers, topic, 2)] == [
+        message["payload"]] * 2
 
 
 def test_a_mutable_buffer_is_copied_when_produced(cluster):
