@@ -2202,6 +2202,23 @@ cdef object _monotonic = _time.monotonic
 cdef extern from "Python.h":
     int PyContextVar_Get(object var, PyObject *default_value, PyObject **value) except -1
 
+cdef extern from *:
+    """
+    /* PEP 509 dict version tags: every change of a dict gives it a new, globally unique
+       tag. Read only where CPython still maintains them without deprecation (3.11). */
+    #if PY_VERSION_HEX < 0x030C0000
+    #define WD_DICT_VERSIONS 1
+    static inline unsigned long long wd_dict_version(PyObject *d) {
+        return (unsigned long long)((PyDictObject *)d)->ma_version_tag;
+    }
+    #else
+    #define WD_DICT_VERSIONS 0
+    static inline unsigned long long wd_dict_version(PyObject *d) { (void)d; return 0; }
+    #endif
+    """
+    bint _DICT_VERSIONS "WD_DICT_VERSIONS"
+    unsigned long long _dict_version "wd_dict_version" (object d)
+
 #: The default of produce_async's keyword fields: the field was not given.
 _ABSENT = object()
 cdef str _EV_PRODUCED_ASYNC = "message.produced_async"
@@ -2228,6 +2245,11 @@ cdef class ProducerBase:
     cdef public object monitor
     cdef public object _default_variant
     cdef object _monitor_seen
+    cdef object _listeners_seen      # its listener table when last read, and the dicts'
+    cdef unsigned long long _monitor_version     # version tags then (see _listening)
+    cdef unsigned long long _listeners_version
+    cdef bint _listens_async
+    cdef bint _listens_sync
     cdef object _variant_seen        # the variant of the last dispatch, and its settings
     cdef object _variant_conf_key
     cdef long long _variant_wait
@@ -2262,7 +2284,7 @@ cdef class ProducerBase:
             return self._produce_async_in_transaction(_message_of(message, &f, rest))
         if self._middleware_steps:
             return self._produce_async_slow(_message_of(message, &f, rest))
-        timed = self._listening(_EV_PRODUCED_ASYNC)
+        timed = self._listening(0)
         if timed:
             start = _monotonic()
         handle = self._dispatch_one(message, &f, rest, "message.produce_async", &wait_ms)
@@ -2303,7 +2325,7 @@ cdef class ProducerBase:
             return self._produce_sync_slow(message)
         if self._middleware_steps or self._transactional:
             return self._produce_sync_slow(_message_of(message, &f, rest))
-        timed = self._listening(_EV_PRODUCED_SYNC)
+        timed = self._listening(1)
         if timed:
             start = _monotonic()
         handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms, True)
@@ -2373,7 +2395,7 @@ cdef class ProducerBase:
             client = self._connect()
         if self._middleware_steps:
             message = self._middleware.run(dict(message))
-        timed = self._listening(_EV_PRODUCED_ASYNC)
+        timed = self._listening(0)
         if timed:
             start = _monotonic()
         try:
@@ -2411,25 +2433,43 @@ cdef class ProducerBase:
             self._variant_seen = variant
         return 0
 
-    cdef bint _listening(self, str event) except -1:
-        """``self.monitor.listening(event)`` without a method call: the monitor's listener
-        table (replaced, never mutated, on every subscribe/unsubscribe) read from its
-        instance dict, found once per monitor object."""
+    cdef bint _listening(self, int which) except -1:
+        """``self.monitor.listening(event)`` without a method call, for
+        message.produced_async (``which`` 0) or message.produced_sync (1).
+
+        The monitor's listener table is read from its instance dict (found once per monitor
+        object). Where CPython keeps dict version tags (3.11), the answer is cached until
+        either dict changes: two integer compares per message instead of two lookups."""
+        cdef object listeners
+        cdef PyObject *found
         monitor = self.monitor
         if monitor is None:          # not set up yet: the dispatch raises NotConfigured
             return False
         if monitor is not self._monitor_seen:
             self._monitor_seen = monitor
             self._monitor_dict = None
+            self._listeners_seen = None
             if (type(monitor).__dict__.get("_listeners") is None
                     and type(getattr(monitor, "__dict__", None)) is dict
                     and type(monitor.__dict__.get("_listeners")) is dict):
                 self._monitor_dict = monitor.__dict__
-        if self._monitor_dict is not None:
-            listeners = PyDict_GetItemWithError(self._monitor_dict, _K_LISTENERS)
-            if listeners != NULL and type(<object>listeners) is dict:
-                return PyDict_GetItemWithError(<dict>(<object>listeners), event) != NULL
-        return event in monitor._listeners
+        if self._monitor_dict is None:
+            return (_EV_PRODUCED_ASYNC if which == 0 else _EV_PRODUCED_SYNC) in monitor._listeners
+        if (_DICT_VERSIONS and self._listeners_seen is not None
+                and _dict_version(self._monitor_dict) == self._monitor_version
+                and _dict_version(self._listeners_seen) == self._listeners_version):
+            return self._listens_async if which == 0 else self._listens_sync
+        found = PyDict_GetItemWithError(self._monitor_dict, _K_LISTENERS)
+        if found == NULL or type(<object>found) is not dict:
+            self._listeners_seen = None
+            return (_EV_PRODUCED_ASYNC if which == 0 else _EV_PRODUCED_SYNC) in monitor._listeners
+        listeners = <object>found
+        self._listens_async = PyDict_GetItemWithError(listeners, _EV_PRODUCED_ASYNC) != NULL
+        self._listens_sync = PyDict_GetItemWithError(listeners, _EV_PRODUCED_SYNC) != NULL
+        self._listeners_seen = listeners
+        self._monitor_version = _dict_version(self._monitor_dict)
+        self._listeners_version = _dict_version(listeners)
+        return self._listens_async if which == 0 else self._listens_sync
 
 
 cdef inline PyObject *_arg(object value):
