@@ -108,6 +108,7 @@ class Client:
     on_log: Callable[[int, str, str], Any] | None
     on_stats: Callable[[str], Any] | None
     on_deliveries: Callable[[list[DeliveryHandle]], Any] | None
+    delivery_monitor: Any
     on_callback_error: Callable[[str, BaseException], Any] | None
     def __init__(
         self,
@@ -222,7 +223,19 @@ class ProducerBase:
     monitor: Any
     _default_variant: Any
     def produce_async(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+        self,
+        message: Mapping[str, Any] | None = None,
+        /,
+        *,
+        topic: Any = ...,
+        payload: Any = ...,
+        key: Any = ...,
+        partition: Any = ...,
+        partition_key: Any = ...,
+        timestamp: Any = ...,
+        headers: Any = ...,
+        label: Any = ...,
+        **rest: Any,
     ) -> DeliveryHandle:
         """Send one message without waiting; return its ``DeliveryHandle`` at once.
 
@@ -230,4 +243,24 @@ class ProducerBase:
         ``key``, ``partition``, ``partition_key``, ``timestamp``, ``headers``, ``label``). It is
         validated first: ``MessageInvalidError`` means nothing was sent. A failure to enqueue
         raises ``ProduceError``; a delivery failure reaches the handle.
+        """
+    def produce_sync(
+        self,
+        message: Mapping[str, Any] | None = None,
+        /,
+        *,
+        topic: Any = ...,
+        payload: Any = ...,
+        key: Any = ...,
+        partition: Any = ...,
+        partition_key: Any = ...,
+        timestamp: Any = ...,
+        headers: Any = ...,
+        label: Any = ...,
+        **rest: Any,
+    ) -> DeliveryReport:
+        """Send one message and wait for its delivery report.
+
+        The same message forms as ``produce_async``. Returns the ``DeliveryReport`` once
+        the broker acknowledged it; a delivery failure raises ``ProduceError``.
         """

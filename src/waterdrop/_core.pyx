@@ -7,13 +7,13 @@ policy (settings, lifecycle, instrumentation) lives in the Python layer above.
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_Size, PyDict_Next
+from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Size, PyDict_Next
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF, Py_REFCNT
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, INT32_MAX
-from libc.stdlib cimport malloc, calloc, free, rand
+from libc.stdlib cimport malloc, calloc, realloc, free, rand
 from libc.string cimport memcpy, memset
 
 cimport cython
@@ -221,6 +221,28 @@ cdef int64_t _timestamp_ms(object ts) except? -2:
     return -2
 
 
+cdef enum:
+    _REFS_DICT = 3         # a payload's references in Client._prepare when only its message
+                           # dict keeps it (the dict, the _Msg, _prepare's local)
+    _REFS_ARGS = 4         # ... when passed as produce_async's keyword argument (the
+                           # caller's stack, the parsed argument, the _Msg, the local)
+    _PIN_MIN_SIZE = 512    # bytes / str payloads this large are never copied (Client._prepare)
+
+
+cdef struct _Fields:
+    # References to a message's values (NULL: key absent): borrowed from the message dict
+    # or the call's arguments, or owned when inside a _Msg (see _own_fields).
+    PyObject *topic
+    PyObject *payload
+    PyObject *key
+    PyObject *partition
+    PyObject *partition_key
+    PyObject *timestamp
+    PyObject *headers
+    PyObject *label
+    bint unknown
+
+
 cdef struct _Msg:
     rd_kafka_topic_t *rkt
     int32_t partition
@@ -231,40 +253,50 @@ cdef struct _Msg:
     int64_t timestamp          # -1: none
     rd_kafka_headers_t *headers
     PyObject *handle           # owned reference handed to librdkafka as the message opaque
-    PyObject *pin_payload      # owned reference keeping the payload's memory alive
-    PyObject *pin_key
-    Py_buffer view
-    bint has_view
+    _Fields f                  # owned references to the message's values: whatever Python
+                               # code runs meanwhile, payload and key stay alive and valid
+    Py_buffer *view            # a buffer payload's view (malloc'd; NULL for bytes / str)
+    bint copy                  # librdkafka copies the payload (a mutable buffer, or a small
+                               # bytes / str nothing else keeps); otherwise it points at the
+                               # payload object, which the handle keeps until it resolves
     bint sent                  # librdkafka accepted it (and owns the handle reference)
 
 
 cdef inline void _msg_release(_Msg *m):
     """Drop what a prepared message holds (not the handle)."""
-    if m.has_view:
-        PyBuffer_Release(&m.view)
-        m.has_view = False
-    if m.pin_payload != NULL:
-        Py_DECREF(<object>m.pin_payload)
-        m.pin_payload = NULL
-    if m.pin_key != NULL:
-        Py_DECREF(<object>m.pin_key)
-        m.pin_key = NULL
+    if m.view != NULL:
+        PyBuffer_Release(m.view)
+        free(m.view)
+        m.view = NULL
+    _fields_release(&m.f)
     if m.headers != NULL:
         rd_kafka_headers_destroy(m.headers)
         m.headers = NULL
 
 
-cdef struct _Fields:
-    # Borrowed references to a message dict's values (NULL: key absent).
-    PyObject *topic
-    PyObject *payload
-    PyObject *key
-    PyObject *partition
-    PyObject *partition_key
-    PyObject *timestamp
-    PyObject *headers
-    PyObject *label
-    bint unknown
+cdef inline void _own_fields(_Msg *m, _Fields *f):
+    """Copy extracted fields into ``m`` with a reference of its own to each value."""
+    m.f = f[0]
+    Py_XINCREF(m.f.topic)
+    Py_XINCREF(m.f.payload)
+    Py_XINCREF(m.f.key)
+    Py_XINCREF(m.f.partition)
+    Py_XINCREF(m.f.partition_key)
+    Py_XINCREF(m.f.timestamp)
+    Py_XINCREF(m.f.headers)
+    Py_XINCREF(m.f.label)
+
+
+cdef inline void _fields_release(_Fields *f):
+    Py_XDECREF(f.topic)
+    Py_XDECREF(f.payload)
+    Py_XDECREF(f.key)
+    Py_XDECREF(f.partition)
+    Py_XDECREF(f.partition_key)
+    Py_XDECREF(f.timestamp)
+    Py_XDECREF(f.headers)
+    Py_XDECREF(f.label)
+    memset(f, 0, sizeof(_Fields))
 
 
 # Interned key objects: a literal key in user code is the same object, so the common case
@@ -279,35 +311,59 @@ cdef str _K_HEADERS = "headers"
 cdef str _K_LABEL = "label"
 
 
-cdef inline bint _same(PyObject *k, str name):
-    return k == <PyObject *>name or (type(<object>k) is str and <object>k == name)
-
-
 cdef void _extract(dict msg, _Fields *f):
-    """One pass over the message's items (usually two) instead of a lookup per known key."""
+    """One pass over the message's items (usually two) instead of a lookup per known key.
+
+    Keys are matched by identity first (literal keys are the interned names), by value only
+    for a key that is none of them by identity."""
     cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t left = PyDict_Size(msg)
     cdef PyObject *k
     cdef PyObject *v
     memset(f, 0, sizeof(_Fields))
-    while PyDict_Next(msg, &pos, &k, &v):
-        if _same(k, _K_TOPIC):
+    while left > 0 and PyDict_Next(msg, &pos, &k, &v):
+        left -= 1
+        if k == <PyObject *>_K_TOPIC:
             f.topic = v
-        elif _same(k, _K_PAYLOAD):
+        elif k == <PyObject *>_K_PAYLOAD:
             f.payload = v
-        elif _same(k, _K_KEY):
+        elif k == <PyObject *>_K_KEY:
             f.key = v
-        elif _same(k, _K_PARTITION):
-            f.partition = v
-        elif _same(k, _K_LABEL):
+        elif k == <PyObject *>_K_LABEL:
             f.label = v
-        elif _same(k, _K_HEADERS):
+        elif k == <PyObject *>_K_PARTITION:
+            f.partition = v
+        elif k == <PyObject *>_K_HEADERS:
             f.headers = v
-        elif _same(k, _K_PARTITION_KEY):
+        elif k == <PyObject *>_K_PARTITION_KEY:
             f.partition_key = v
-        elif _same(k, _K_TIMESTAMP):
+        elif k == <PyObject *>_K_TIMESTAMP:
             f.timestamp = v
         else:
-            f.unknown = True
+            _extract_slow(k, v, f)
+
+
+cdef void _extract_slow(PyObject *k, PyObject *v, _Fields *f):
+    if type(<object>k) is not str:
+        f.unknown = True
+    elif <object>k == _K_TOPIC:
+        f.topic = v
+    elif <object>k == _K_PAYLOAD:
+        f.payload = v
+    elif <object>k == _K_KEY:
+        f.key = v
+    elif <object>k == _K_PARTITION:
+        f.partition = v
+    elif <object>k == _K_LABEL:
+        f.label = v
+    elif <object>k == _K_HEADERS:
+        f.headers = v
+    elif <object>k == _K_PARTITION_KEY:
+        f.partition_key = v
+    elif <object>k == _K_TIMESTAMP:
+        f.timestamp = v
+    else:
+        f.unknown = True
 
 
 cdef bint _usable_view(object view):
@@ -328,18 +384,44 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
     ``known_topics``: names already validated (a client's topic-handle cache), whose format
     check is skipped.
     """
-    cdef dict errors = None
     cdef _Fields f
-    cdef Py_ssize_t size
     if type(message) is not dict:
         return {"topic": _MISSING, "payload": _MISSING}
     _extract(<dict>message, &f)
+    return _check(&f, message, max_payload_size, known_topics, None)
+
+
+cdef inline bint _plain_valid(_Fields *f, Py_ssize_t max_payload_size, object known_topic):
+    """The common message, proven valid without the full walk: the topic produced to last
+    (validated then), a bytes payload within the size limit, no key or a non-empty bytes
+    key, a label or not, nothing else. False means "not this shape", not "invalid"."""
+    cdef PyObject *p = f.payload
+    if (f.topic == NULL or <object>f.topic is not known_topic or known_topic is None
+            or p == NULL or type(<object>p) is not bytes
+            or PyBytes_GET_SIZE(<object>p) > max_payload_size
+            or f.partition != NULL or f.partition_key != NULL or f.timestamp != NULL
+            or f.headers != NULL or f.unknown):
+        return False
+    if f.key != NULL and not (type(<object>f.key) is bytes and PyBytes_GET_SIZE(<object>f.key) > 0):
+        return False
+    return True
+
+
+cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict known_topics,
+                 object known_topic):
+    """The contract on extracted fields. ``names``: the message's keys, read only to name
+    unknown ones (``fp.unknown``). ``known_topic`` (identity) and ``known_topics`` (a client's
+    topic-handle cache): names already validated, whose format check is skipped."""
+    cdef dict errors = None
+    cdef _Fields f = fp[0]
+    cdef Py_ssize_t size
 
     if f.topic == NULL:
         errors = {"topic": _MISSING}
-    elif (known_topics is None or type(<object>f.topic) is not str
-          or PyDict_GetItem(known_topics, <object>f.topic) == NULL) and not _topic_valid(
-              <object>f.topic):
+    elif ((known_topic is None or <object>f.topic is not known_topic)
+          and (known_topics is None or type(<object>f.topic) is not str
+               or PyDict_GetItem(known_topics, <object>f.topic) == NULL)
+          and not _topic_valid(<object>f.topic)):
         errors = {"topic": _MSG["topic_format"]}
 
     if f.payload == NULL:
@@ -385,7 +467,7 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
     if f.unknown:
         if errors is None:
             errors = {}
-        for name in <dict>message:
+        for name in names:
             if name not in _MESSAGE_KEYS:
                 errors[str(name)] = _MSG["unknown_key"]
 
@@ -460,20 +542,6 @@ cdef inline object _as_dict(object message):
     return message
 
 
-cdef int _pin_bytes(object value, const char **data, Py_ssize_t *size, PyObject **pin) except -1:
-    """Point at the bytes of a str/bytes value and keep it alive until released."""
-    cdef Py_ssize_t n
-    if type(value) is bytes:
-        data[0] = PyBytes_AS_STRING(value)
-        size[0] = PyBytes_GET_SIZE(value)
-    else:
-        data[0] = PyUnicode_AsUTF8AndSize(value, &n)
-        size[0] = n
-    Py_INCREF(value)
-    pin[0] = <PyObject *>value
-    return 0
-
-
 cdef rd_kafka_headers_t *_build_headers(dict headers) except? NULL:
     cdef rd_kafka_headers_t *hdrs
     cdef const char *name_p
@@ -530,8 +598,13 @@ cdef class DeliveryReport:
     A resolved DeliveryHandle is its own report (no second object per message).
     """
 
+    # 80 bytes per handle (a pymalloc size class), the fields packed for the million
+    # messages in flight case: a pending handle's ``_offset`` holds its default wait (ms) and
+    # its ``_error`` the payload object librdkafka points at (zero-copy), released when the
+    # handle resolves.
     cdef readonly str topic_name
     cdef int32_t _partition
+    cdef int32_t _state           # _PENDING (handles only) or _DONE
     cdef int64_t _offset
     cdef readonly object label
     cdef object _error
@@ -539,6 +612,7 @@ cdef class DeliveryReport:
 
     def __init__(self, topic_name, partition=-1, offset=-1001, label=None, error=None,
                  latency_ms=-1.0):
+        self._state = _DONE
         self.topic_name = topic_name
         self._partition = partition
         self._offset = offset
@@ -557,12 +631,12 @@ cdef class DeliveryReport:
 
     @property
     def offset(self):
-        return self._offset
+        return self._offset if self._state != _PENDING else -1001
 
     @property
     def error(self):
         """None, or the KafkaError the message failed with."""
-        return self._error
+        return self._error if self._state != _PENDING else None
 
     @property
     def latency_ms(self):
@@ -644,11 +718,10 @@ cdef class DeliveryHandle(DeliveryReport):
     Once resolved the handle is its own report: ``handle.wait() is handle``.
     """
 
-    cdef int _state
-    cdef long long _max_wait_ms
     cdef _Waiter _waiter
-    cdef object _callbacks        # list of callables run once resolved (asyncio, policy)
-    cdef object _waker            # an event loop's waker: gets the handle with its batch
+    # What runs once resolved: None, an event loop's waker (gets the handle with its delivery
+    # batch: waterdrop._aio), or a list [waker or None, callback, ...] (asyncio, policy).
+    cdef object _extra
 
     def __init__(self):
         raise TypeError("DeliveryHandle objects are created by the producer")
@@ -662,24 +735,12 @@ cdef class DeliveryHandle(DeliveryReport):
         """Resolve from Python (test clients); librdkafka resolves through the poller."""
         _handle_set(self, partition, offset, error, -1)
         self._waiter.wake_all()
-        self._run_callbacks()
-        if self._waker is not None:
-            waker, self._waker = self._waker, None
+        waker = _handle_run_callbacks(self)
+        if waker is not None:
             try:
                 waker.push_many([self])
             except BaseException:
                 PyErr_WriteUnraisable(waker)
-
-    cdef _run_callbacks(self):
-        callbacks = self._callbacks
-        if callbacks is None:
-            return
-        self._callbacks = None
-        for callback in callbacks:
-            try:
-                callback(self)
-            except BaseException:
-                PyErr_WriteUnraisable(callback)
 
     def add_done_callback(self, callback):
         """Call ``callback(handle)`` once the handle is resolved (now, if it already is).
@@ -689,10 +750,13 @@ cdef class DeliveryHandle(DeliveryReport):
         if self._state != _PENDING:
             callback(self)
             return
-        if self._callbacks is None:
-            self._callbacks = [callback]
+        extra = self._extra
+        if extra is None:
+            self._extra = [None, callback]
+        elif type(extra) is list:
+            (<list>extra).append(callback)
         else:
-            self._callbacks.append(callback)
+            self._extra = [extra, callback]
 
     def _set_waker(self, waker):
         """For waterdrop._aio: hand this handle to ``waker.push_many(handles)`` together with
@@ -700,12 +764,18 @@ cdef class DeliveryHandle(DeliveryReport):
         already resolved or another waker is set (then use add_done_callback)."""
         if self._state != _PENDING:
             return False
-        if self._waker is None:
-            self._waker = waker
+        extra = self._extra
+        if extra is None:
+            self._extra = waker
             return True
-        return self._waker is waker
+        if type(extra) is list:
+            if (<list>extra)[0] is None:
+                (<list>extra)[0] = waker
+                return True
+            return (<list>extra)[0] is waker
+        return extra is waker
 
-    cpdef DeliveryReport report(self):
+    def report(self):
         """The report of a resolved handle (the handle itself), or None while pending."""
         if self._state == _PENDING:
             return None
@@ -721,46 +791,16 @@ cdef class DeliveryHandle(DeliveryReport):
         cdef long long timeout_ms
         if self._state == _PENDING:
             if max_wait_timeout is None:
-                timeout_ms = self._max_wait_ms
+                timeout_ms = self._offset       # a pending handle's default wait
             else:
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
-            if not self._block(timeout_ms):
+            if not _handle_block(self, timeout_ms):
                 raise _errors.WaitTimeoutError(
                     f"Waiting for delivery timed out after {timeout_ms} ms")
         if raise_response_error and self._error is not None:
             raise self._error
         return self
-
-    cdef bint _block(self, long long timeout_ms) except -1:
-        """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
-        cdef int64_t deadline = _now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
-        cdef int64_t slice_end, now
-        cdef timespec ts
-        cdef _Waiter waiter = self._waiter
-        cdef Client client = waiter.client
-        if client is not None and client._can_serve():
-            return client._serve_until(self, deadline)
-        return self._wait_condvar(deadline)
-
-    cdef bint _wait_condvar(self, int64_t deadline) except -1:
-        cdef int64_t slice_end, now
-        cdef timespec ts
-        cdef _Waiter waiter = self._waiter
-        while self._state == _PENDING:
-            now = _now_ns()
-            if now >= deadline:
-                return False
-            slice_end = min(deadline, now + 100_000_000)
-            ts.tv_sec = slice_end // 1_000_000_000
-            ts.tv_nsec = slice_end % 1_000_000_000
-            with nogil:
-                pthread_mutex_lock(&waiter.mutex)
-                if self._state == _PENDING:
-                    pthread_cond_timedwait(&waiter.cond, &waiter.mutex, &ts)
-                pthread_mutex_unlock(&waiter.mutex)
-            PyErr_CheckSignals()
-        return True
 
     def __await__(self):
         global _await_handle
@@ -774,26 +814,78 @@ cdef class DeliveryHandle(DeliveryReport):
         return "<DeliveryHandle " + DeliveryReport.__repr__(self)[16:]
 
 
+cdef object _handle_run_callbacks(DeliveryHandle self):
+    """Run (and drop) the callbacks of a resolved handle; return its waker, if any."""
+    extra = self._extra
+    if extra is None:
+        return None
+    self._extra = None
+    if type(extra) is not list:
+        return extra
+    callbacks = <list>extra
+    for i in range(1, len(callbacks)):
+        callback = callbacks[i]
+        try:
+            callback(self)
+        except BaseException:
+            PyErr_WriteUnraisable(callback)
+    return callbacks[0]
+
+
+cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
+    """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
+    cdef int64_t deadline = _now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
+    cdef int64_t slice_end, now
+    cdef timespec ts
+    cdef _Waiter waiter = self._waiter
+    cdef Client client = waiter.client
+    if client is not None:
+        if client._can_serve():
+            return client._serve_until(self, deadline)
+        if client._lazy:
+            client._wake_poller()
+    return _handle_wait_condvar(self, deadline)
+
+cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
+    cdef int64_t slice_end, now
+    cdef timespec ts
+    cdef _Waiter waiter = self._waiter
+    while self._state == _PENDING:
+        now = _now_ns()
+        if now >= deadline:
+            return False
+        slice_end = min(deadline, now + 100_000_000)
+        ts.tv_sec = slice_end // 1_000_000_000
+        ts.tv_nsec = slice_end % 1_000_000_000
+        with nogil:
+            pthread_mutex_lock(&waiter.mutex)
+            if self._state == _PENDING:
+                pthread_cond_timedwait(&waiter.cond, &waiter.mutex, &ts)
+            pthread_mutex_unlock(&waiter.mutex)
+        PyErr_CheckSignals()
+    return True
+
+
 cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wait_ms,
                                        _Waiter waiter):
     cdef DeliveryHandle h = DeliveryHandle.__new__(DeliveryHandle)
     h.topic_name = topic
     h.label = label
     h._partition = -1
-    h._offset = -1001
+    h._offset = max_wait_ms        # while pending
     h._latency_us = -1
-    h._max_wait_ms = max_wait_ms
     h._waiter = waiter
     return h
 
 
 cdef inline void _handle_set(DeliveryHandle h, int32_t partition, int64_t offset, object error,
                              int64_t latency_us):
+    """Resolve: this also releases the payload a pending handle pins (``_error``), once."""
     h._partition = partition
     h._offset = offset
-    h._error = error
     h._latency_us = latency_us
     h._state = _DONE
+    h._error = error
 
 
 def resolved_handle(str topic, int partition=-1, long long offset=-1001, label=None,
@@ -830,6 +922,23 @@ cdef enum:
     _MSG_CHUNK = 1024
 
 
+cdef str _EV_ACKNOWLEDGED = "message.acknowledged"
+cdef str _EV_ERROR = "error.occurred"
+cdef str _EV_PURGED = "message.purged"
+cdef str _K_LISTENERS = "_listeners"
+
+
+cdef dict _listeners_of(object monitor):
+    """A waterdrop Monitor's event -> listeners table, None for anything else. The table is
+    replaced (never changed in place) on every subscribe / unsubscribe, so it is read anew
+    each time; from the instance dict, without an attribute lookup."""
+    d = getattr(monitor, "__dict__", None)
+    if type(d) is not dict:
+        return None
+    listeners = (<dict>d).get(_K_LISTENERS)
+    return listeners if type(listeners) is dict else None
+
+
 cdef class Client:
     """One librdkafka producer handle, its topic handles and its delivery-report poller.
 
@@ -843,6 +952,14 @@ cdef class Client:
     cdef rd_kafka_queue_t *mainq
     cdef readonly str name
     cdef dict _topics                # (topic_config key, topic) -> _Topic
+    cdef object _last_name           # the last topic produced to (by identity) ...
+    cdef object _last_conf_key       # ... with this variant key ...
+    cdef _Topic _last_topic          # ... and its handle: no lookup for a run of one topic
+    cdef _Msg *_msgs                 # produce_many's array, reused (under the GIL) ...
+    cdef Py_ssize_t _msgs_cap
+    cdef bint _msgs_busy             # ... unless a call on another thread has it
+    cdef rd_kafka_message_t *_batch  # _send_all's array for rd_kafka_produce_batch, same
+    cdef Py_ssize_t _batch_cap
     cdef dict _partition_counts      # topic -> (count, expires_at)
     cdef set _refreshing             # topics whose count a background thread refreshes
     cdef str _partitioner
@@ -853,6 +970,8 @@ cdef class Client:
     cdef bint _closing
     cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
     cdef bint _server_active         # a waiting thread serves the queue; the poller parks
+    cdef bint _lazy                  # ... and may stay parked after it (see _poll_loop)
+    cdef bint _poller_parked         # the poller is parked (not in a queue poll)
     cdef list _deferred              # what that thread left for the poller (events, batches)
     cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
     cdef _Waiter _park               # where the poller parks meanwhile
@@ -862,6 +981,7 @@ cdef class Client:
     cdef public object on_log
     cdef public object on_stats
     cdef public object on_deliveries
+    cdef public object delivery_monitor   # a waterdrop Monitor: on_deliveries only if it listens
     cdef public object on_callback_error
     cdef public object on_oauth_refresh
     cdef object _lock
@@ -935,6 +1055,10 @@ cdef class Client:
         # a forked child inherited (its threads do not exist here).
         if self.rk != NULL and not self._closed:
             pass
+        free(self._msgs)
+        free(self._batch)
+        self._msgs = NULL
+        self._batch = NULL
 
     @property
     def closed(self):
@@ -960,16 +1084,23 @@ cdef class Client:
                     self._serve_deferred()
                 except BaseException:
                     PyErr_WriteUnraisable(self._poll_loop)
-            if self._server_active and not self._stopping:
+            if (self._server_active or self._lazy) and not self._stopping:
                 # a thread waiting for its delivery serves the queue: stay out of its way
+                # (``_lazy``: it has handed the queue back with nothing in flight; stay
+                # parked until a produce wakes us, so that a run of produce_sync calls does
+                # not wake this thread twice per message)
                 until = _now_ns() + 100_000_000
                 ts.tv_sec = until // 1_000_000_000
                 ts.tv_nsec = until % 1_000_000_000
+                self._poller_parked = True
                 with nogil:
                     pthread_mutex_lock(&self._park.mutex)
-                    if self._server_active:
+                    if (self._server_active or self._lazy) and not self._stopping:
                         pthread_cond_timedwait(&self._park.cond, &self._park.mutex, &ts)
                     pthread_mutex_unlock(&self._park.mutex)
+                self._poller_parked = False
+                if not self._server_active:
+                    self._lazy = False       # woken, or 100 ms passed: serve again
                 continue
             # once close() asked us to stop: drain what is there, then leave (log events may
             # keep arriving forever while a broker is unreachable)
@@ -1032,25 +1163,39 @@ cdef class Client:
         callback = self.on_deliveries
         for handle in delivered:
             h = <DeliveryHandle>handle
-            if h._callbacks is not None:
-                h._run_callbacks()
-            if h._waker is not None:
+            if h._extra is None:
+                continue
+            hw = _handle_run_callbacks(h)
+            if hw is not None:
                 if woken is None:
-                    waker, woken = h._waker, [h]
-                elif h._waker is waker:
+                    waker, woken = hw, [h]
+                elif hw is waker:
                     woken.append(h)
                 else:                       # handles awaited on several loops
                     if others is None:
                         others = {}
-                    others.setdefault(h._waker, []).append(h)
-                h._waker = None
+                    others.setdefault(hw, []).append(h)
         if woken is not None:
             self._call(waker.push_many, "delivery", (woken,))
             if others is not None:
                 for other, handles in others.items():
                     self._call(other.push_many, "delivery", (handles,))
-        if callback is not None:
+        if callback is not None and self._deliveries_listened():
             self._call(callback, "delivery", (delivered,))
+
+    cdef bint _deliveries_listened(self) except -1:
+        """False when ``delivery_monitor`` is set and none of its listeners wants delivery
+        events: on_deliveries is then not called at all (a produce_sync gets one call per
+        message otherwise)."""
+        cdef dict listeners
+        if self.delivery_monitor is None:
+            return True
+        listeners = _listeners_of(self.delivery_monitor)
+        if listeners is None:
+            return True
+        return (PyDict_GetItemWithError(listeners, _EV_ACKNOWLEDGED) != NULL
+                or PyDict_GetItemWithError(listeners, _EV_ERROR) != NULL
+                or PyDict_GetItemWithError(listeners, _EV_PURGED) != NULL)
 
     cdef _serve_deferred(self):
         """On the poller thread: the events a waiting thread drained but left for the poller."""
@@ -1174,6 +1319,10 @@ cdef class Client:
             except BaseException:
                 PyErr_WriteUnraisable(handler)
 
+    cdef inline void _wake_poller(self):
+        self._lazy = False
+        self._park.wake_all()
+
     cdef inline bint _can_serve(self):
         return (not self._server_active and not self._stopping and not self._closed
                 and self.mainq != NULL)
@@ -1195,7 +1344,8 @@ cdef class Client:
         # so error and log events are never held back behind a long wait.
         cdef int64_t serve_until = min(deadline, _now_ns() + 200_000_000)
         self._server_active = True
-        rd_kafka_queue_yield(q)        # the poller leaves its poll and parks
+        if not self._poller_parked:
+            rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
         try:
             while h._state == _PENDING:
                 now = _now_ns()
@@ -1213,12 +1363,17 @@ cdef class Client:
             # hand the queue back before any user code runs: a listener that waits for another
             # delivery must find the poller serving, not parked behind us
             self._server_active = False
-            self._park.wake_all()
+            if self._in_flight > 0 or self._deferred or self._stopping:
+                self._wake_poller()
+            else:
+                # nothing left to deliver: the poller may stay parked until the next produce
+                # (or 100 ms at most, for error, log and statistics events)
+                self._lazy = True
             for delivered in resolved:
                 self._notify(<list>delivered)
         if h._state == _PENDING:
             # still on its way (or close() is under way and will resolve it)
-            return h._wait_condvar(deadline)
+            return _handle_wait_condvar(h, deadline)
         return True
 
     # --- topics ----------------------------------------------------------------------------------
@@ -1315,50 +1470,89 @@ cdef class Client:
 
     # --- produce -------------------------------------------------------------------------------
 
-    cdef int _prepare(self, dict msg, _Msg *m, _Fields *f, object conf_key) except -1:
-        """Fill ``m`` (and ``f``) from a validated message: pins payload and key, builds headers."""
+    cdef int _prepare(self, _Msg *m, object conf_key, Py_ssize_t transient_refs) except -1:
+        """Fill ``m`` from the validated fields it owns (``m.f``): topic handle, partition,
+        payload and key pointers, headers."""
         cdef _Topic topic
         cdef const char *pk
         cdef Py_ssize_t pk_len
-        _extract(msg, f)
-        topic = self._topic(<str>(<object>f.topic), conf_key)
+        cdef Py_ssize_t n
+        cdef Py_buffer *view
+        cdef _Fields *f = &m.f
+        name = <object>f.topic
+        if name is self._last_name and conf_key is self._last_conf_key:
+            topic = self._last_topic
+        else:
+            topic = self._topic(<str>name, conf_key)
+            self._last_name = name
+            self._last_conf_key = conf_key
+            self._last_topic = topic
         m.rkt = topic.rkt
         m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
         if not _is_none(f.partition_key):
-            pkey = <object>f.partition_key           # a strong reference across the lookup
+            pkey = <object>f.partition_key
             if type(pkey) is bytes:
                 pk = PyBytes_AS_STRING(pkey)
                 pk_len = PyBytes_GET_SIZE(pkey)
             else:
                 pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
             m.partition = self._partition_for_key(topic, pk, pk_len)
-            _extract(msg, f)     # the metadata lookup released the GIL: read the fields again
         payload = <object>f.payload
         if payload is None:
             m.payload = NULL
             m.payload_len = 0
         elif type(payload) is bytes or type(payload) is str:
-            _pin_bytes(payload, &m.payload, &m.payload_len, &m.pin_payload)
+            # Immutable: librdkafka can point at its bytes (a str's UTF-8 form is cached
+            # inside it and lives as long) while the handle keeps the object until resolved:
+            # no copy. Unless it is small and nothing else refers to it: the references are
+            # then only the ones this call path holds (``transient_refs``: the caller's
+            # argument or dict entry, ``m.f``, this local), the object would be freed right
+            # after the call, and a copy inside librdkafka's message takes less memory than
+            # keeping it (its header and allocator rounding). A miscount can only choose the
+            # other way, never an unsafe one.
+            if type(payload) is bytes:
+                m.payload = PyBytes_AS_STRING(payload)
+                m.payload_len = PyBytes_GET_SIZE(payload)
+            else:
+                m.payload = PyUnicode_AsUTF8AndSize(payload, &n)
+                m.payload_len = n
+            m.copy = m.payload_len < _PIN_MIN_SIZE and Py_REFCNT(payload) <= transient_refs
         else:
-            PyObject_GetBuffer(payload, &m.view, PyBUF_SIMPLE)
-            m.has_view = True
-            m.payload = <const char *>m.view.buf
-            m.payload_len = m.view.len
+            view = <Py_buffer *>malloc(sizeof(Py_buffer))
+            if view == NULL:
+                raise MemoryError()
+            try:
+                PyObject_GetBuffer(payload, view, PyBUF_SIMPLE)
+            except BaseException:
+                free(view)
+                raise
+            m.view = view
+            m.copy = True
+            m.payload = <const char *>view.buf
+            m.payload_len = view.len
         if not _is_none(f.key):
-            _pin_bytes(<object>f.key, &m.key, &m.key_len, &m.pin_key)
+            key = <object>f.key
+            if type(key) is bytes:
+                m.key = PyBytes_AS_STRING(key)
+                m.key_len = PyBytes_GET_SIZE(key)
+            else:
+                m.key = PyUnicode_AsUTF8AndSize(key, &n)
+                m.key_len = n
         m.timestamp = -1 if _is_none(f.timestamp) else _timestamp_ms(<object>f.timestamp)
         if not _is_none(f.headers):
             m.headers = _build_headers(<dict>(<object>f.headers))
         return 0
 
     cdef inline rd_kafka_resp_err_t _send(self, _Msg *m) noexcept nogil:
-        """Enqueue one prepared message; librdkafka copies payload and key (F_COPY)."""
+        """Enqueue one prepared message; librdkafka copies the key, and the payload only
+        when it is a mutable buffer (``m.copy``)."""
         cdef rd_kafka_vu_t vus[8]
         cdef rd_kafka_error_t *error
         cdef rd_kafka_resp_err_t code
         cdef int n = 6
         if m.headers == NULL and m.timestamp < 0:
-            if rd_kafka_produce(m.rkt, m.partition, RD_KAFKA_MSG_F_COPY, <void *>m.payload,
+            if rd_kafka_produce(m.rkt, m.partition, RD_KAFKA_MSG_F_COPY if m.copy else 0,
+                                <void *>m.payload,
                                 m.payload_len, m.key, m.key_len, m.handle) == -1:
                 return rd_kafka_last_error()
             return RD_KAFKA_RESP_ERR_NO_ERROR
@@ -1367,7 +1561,7 @@ cdef class Client:
         vus[1].vtype = RD_KAFKA_VTYPE_PARTITION
         vus[1].u.i32 = m.partition
         vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-        vus[2].u.i = RD_KAFKA_MSG_F_COPY
+        vus[2].u.i = RD_KAFKA_MSG_F_COPY if m.copy else 0
         vus[3].vtype = RD_KAFKA_VTYPE_VALUE
         vus[3].u.mem.ptr = <void *>m.payload
         vus[3].u.mem.size = m.payload_len
@@ -1417,34 +1611,56 @@ cdef class Client:
 
     cdef DeliveryHandle _produce_one(self, object message, Py_ssize_t max_payload_size,
                                      object conf_key, long long max_wait_ms):
-        cdef _Msg m
         cdef _Fields f
+        message = _as_dict(message)
+        if type(message) is not dict:
+            raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+        _extract(<dict>message, &f)
+        return self._produce_fields(&f, message, max_payload_size, conf_key, max_wait_ms)
+
+    cdef DeliveryHandle _produce_fields(self, _Fields *f, object names,
+                                        Py_ssize_t max_payload_size, object conf_key,
+                                        long long max_wait_ms, bint serving=False,
+                                        Py_ssize_t transient_refs=_REFS_DICT):
+        """Validate and enqueue one message given by its fields (see _check and _prepare).
+        ``names``: the message's keys (to name unknown ones). ``serving``: the caller waits
+        for it next, serving the queue itself (the poller need not be woken)."""
+        cdef _Msg m
         cdef dict errors
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err
-        message = _as_dict(message)
-        errors = _check_fields(message, max_payload_size, self._topics)
-        if errors is not None:
-            raise _errors.MessageInvalidError(errors)
-        self._ensure_open()
         memset(&m, 0, sizeof(_Msg))
-        self._ops += 1
+        _own_fields(&m, f)
         try:
-            self._prepare(<dict>message, &m, &f, conf_key)
-            handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
-                                 self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
-                                 self._waiter)
-            Py_INCREF(handle)
-            self._in_flight += 1
-            m.handle = <PyObject *>handle
-            err = self._send(&m)
-            if err:
-                Py_DECREF(handle)
-                self._in_flight -= 1
-                raise self._inline_error(err)
-            return handle
+            if not _plain_valid(&m.f, max_payload_size, self._last_name):
+                errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)
+                if errors is not None:
+                    raise _errors.MessageInvalidError(errors)
+            self._ensure_open()
+            self._ops += 1
+            try:
+                self._prepare(&m, conf_key, transient_refs)
+                handle = _new_handle(<str><object>m.f.topic,
+                                     None if m.f.label == NULL else <object>m.f.label,
+                                     self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
+                                     self._waiter)
+                if not m.copy and m.payload != NULL:
+                    handle._error = <object>m.f.payload     # pinned until resolved
+                Py_INCREF(handle)
+                self._in_flight += 1
+                m.handle = <PyObject *>handle
+                err = self._send(&m)
+                if err:
+                    handle._error = None
+                    Py_DECREF(handle)
+                    self._in_flight -= 1
+                    raise self._inline_error(err)
+                if self._lazy and not serving:
+                    self._wake_poller()
+                return handle
+            finally:
+                self._ops -= 1
         finally:
-            self._ops -= 1
             _msg_release(&m)
 
     def produce_many(self, list messages, Py_ssize_t max_payload_size=1_000_012,
@@ -1457,52 +1673,92 @@ cdef class Client:
         """
         cdef Py_ssize_t count = len(messages)
         cdef Py_ssize_t i, failed
+        cdef Py_ssize_t ready = 0         # entries of ms initialised
         cdef _Msg *ms
         cdef _Fields f
         cdef dict errors
         cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err = 0
         cdef long long wait_ms = self.max_wait_ms if max_wait_ms < 0 else max_wait_ms
-        cdef list prepared = [None] * count
-        for i in range(count):
-            message = _as_dict(messages[i])
-            errors = _check_fields(message, max_payload_size, self._topics)
-            if errors is not None:
-                raise _errors.MessageInvalidError(errors)
-            prepared[i] = message
-        self._ensure_open()
         if count == 0:
+            self._ensure_open()
             return []
-        ms = <_Msg *>calloc(count, sizeof(_Msg))
-        if ms == NULL:
-            raise MemoryError()
         handles = [None] * count
-        self._ops += 1
+        ms = self._take_msgs(count)
         try:
+            # every message is read once, into ms with references of its own, and checked;
+            # nothing is prepared or sent before the whole batch passed
             for i in range(count):
-                message = prepared[i]
-                self._prepare(<dict>message, &ms[i], &f, conf_key)
-                handle = _new_handle(<str><object>f.topic, None if f.label == NULL else <object>f.label,
-                                     wait_ms, self._waiter)
-                handles[i] = handle
-                Py_INCREF(handle)
-                self._in_flight += 1
-                ms[i].handle = <PyObject *>handle
-            with nogil:
-                failed = self._send_all(ms, count, &err)
-            if failed < count:
-                error = self._inline_error(err)
-                error.dispatched = [handles[i] for i in range(count) if ms[i].sent]
-                error.index = failed
-                raise error
-            return handles
+                message = _as_dict(messages[i])
+                memset(&ms[i], 0, sizeof(_Msg))
+                ready = i + 1
+                if type(message) is not dict:
+                    raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+                _extract(<dict>message, &f)
+                _own_fields(&ms[i], &f)
+                if _plain_valid(&ms[i].f, max_payload_size, self._last_name):
+                    continue
+                errors = _check(&ms[i].f, message, max_payload_size, self._topics,
+                                self._last_name)
+                if errors is not None:
+                    raise _errors.MessageInvalidError(errors)
+            self._ensure_open()
+            self._ops += 1
+            try:
+                for i in range(count):
+                    self._prepare(&ms[i], conf_key, _REFS_DICT)
+                    handle = _new_handle(<str><object>ms[i].f.topic,
+                                         None if ms[i].f.label == NULL else <object>ms[i].f.label,
+                                         wait_ms, self._waiter)
+                    if not ms[i].copy and ms[i].payload != NULL:
+                        handle._error = <object>ms[i].f.payload     # pinned until resolved
+                    handles[i] = handle
+                    Py_INCREF(handle)
+                    self._in_flight += 1
+                    ms[i].handle = <PyObject *>handle
+                with nogil:
+                    failed = self._send_all(ms, count, &err)
+                if self._lazy:
+                    self._wake_poller()
+                if failed < count:
+                    error = self._inline_error(err)
+                    error.dispatched = [handles[i] for i in range(count) if ms[i].sent]
+                    error.index = failed
+                    raise error
+                return handles
+            finally:
+                self._ops -= 1
         finally:
-            self._ops -= 1
-            for i in range(count):
+            for i in range(ready):
                 if not ms[i].sent and ms[i].handle != NULL:
+                    (<DeliveryHandle>ms[i].handle)._error = None   # the payload it pinned
                     Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
                     self._in_flight -= 1
                 _msg_release(&ms[i])
+            self._give_msgs(ms)
+
+    cdef _Msg *_take_msgs(self, Py_ssize_t count) except NULL:
+        """Room for ``count`` prepared messages: the client's reusable array unless another
+        thread is using it (or the batch is huge), else a fresh one. Entries are not zeroed."""
+        cdef _Msg *ms
+        if not self._msgs_busy and count <= 65_536:
+            if self._msgs_cap < count:
+                ms = <_Msg *>realloc(self._msgs, count * sizeof(_Msg))
+                if ms == NULL:
+                    raise MemoryError()
+                self._msgs = ms
+                self._msgs_cap = count
+            self._msgs_busy = True
+            return self._msgs
+        ms = <_Msg *>malloc(count * sizeof(_Msg))
+        if ms == NULL:
+            raise MemoryError()
+        return ms
+
+    cdef void _give_msgs(self, _Msg *ms) noexcept:
+        if ms == self._msgs:
+            self._msgs_busy = False
+        else:
             free(ms)
 
     cdef inline bint _batchable(self, _Msg *m) noexcept nogil:
@@ -1529,13 +1785,26 @@ cdef class Client:
             n = 1
             if self._batchable(&ms[i]):
                 j = i + 1
-                while j < count and ms[j].rkt == ms[i].rkt and self._batchable(&ms[j]):
+                while (j < count and ms[j].rkt == ms[i].rkt and ms[j].copy == ms[i].copy
+                       and self._batchable(&ms[j])):
                     j += 1
                 n = j - i
                 if n > 1 and batch == NULL:
-                    batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
+                    if ms == self._msgs:
+                        # the reusable array's companion (whoever holds one holds both)
+                        if self._batch_cap < count:
+                            batch = <rd_kafka_message_t *>realloc(
+                                self._batch, count * sizeof(rd_kafka_message_t))
+                            if batch != NULL:
+                                self._batch = batch
+                                self._batch_cap = count
+                        else:
+                            batch = self._batch
+                    else:
+                        batch = <rd_kafka_message_t *>malloc(count * sizeof(rd_kafka_message_t))
                     if batch == NULL:      # no memory for the batch array: one by one
                         n = 1
+
             if n == 1:
                 err = self._send(&ms[i])
                 if err:
@@ -1546,15 +1815,19 @@ cdef class Client:
                 i += 1
                 continue
             for k in range(n):
-                memset(&batch[k], 0, sizeof(rd_kafka_message_t))
+                # the fields rd_kafka_produce_batch reads; it sets .err of every message
+                batch[k].err = RD_KAFKA_RESP_ERR_NO_ERROR
                 batch[k].partition = ms[i + k].partition
                 batch[k].payload = <void *>ms[i + k].payload
                 batch[k].len = ms[i + k].payload_len
                 batch[k].key = <void *>ms[i + k].key
                 batch[k].key_len = ms[i + k].key_len
                 batch[k]._private = ms[i + k].handle
+            # without F_COPY librdkafka points at the pinned payloads; on a message's
+            # failure it frees nothing of ours (no F_FREE) and the handle keeps the pin
             rd_kafka_produce_batch(ms[i].rkt, RD_KAFKA_PARTITION_UA,
-                                   RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION, batch, <int>n)
+                                   (RD_KAFKA_MSG_F_COPY if ms[i].copy else 0)
+                                   | RD_KAFKA_MSG_F_PARTITION, batch, <int>n)
             for k in range(n):
                 if batch[k].err:
                     if failed == count:
@@ -1565,7 +1838,8 @@ cdef class Client:
             if failed < count:
                 break
             i = j
-        free(batch)
+        if batch != self._batch:
+            free(batch)
         return failed
 
     # --- queue control ------------------------------------------------------------------------
@@ -1731,6 +2005,7 @@ cdef class Client:
                 self.flush(10_000)
             self._stopping = True
             rd_kafka_queue_yield(self.mainq)
+            self._park.wake_all()
             if self._thread.ident is None:
                 self._thread.start()      # never started: let it drain, then leave
             self._thread.join()
@@ -1740,6 +2015,7 @@ cdef class Client:
             self._waiter.client = None
             self._serve_deferred()        # events must be destroyed before the handle
             self._closed = True
+            self._last_name = self._last_conf_key = self._last_topic = None
             for topic in self._topics.values():
                 rd_kafka_topic_destroy((<_Topic>topic).rkt)
                 (<_Topic>topic).rkt = NULL
@@ -1758,6 +2034,7 @@ cdef class Client:
         self._closed = True
         self.rk = NULL
         self.mainq = NULL
+        self._last_name = self._last_conf_key = self._last_topic = None
         for topic in self._topics.values():
             (<_Topic>topic).rkt = NULL
         self._topics.clear()
@@ -1922,6 +2199,32 @@ cdef long _pid = _os.getpid()
 cdef object _monotonic = _time.monotonic
 
 
+cdef extern from "Python.h":
+    int PyContextVar_Get(object var, PyObject *default_value, PyObject **value) except -1
+
+cdef extern from *:
+    """
+    /* PEP 509 dict version tags: every change of a dict gives it a new, globally unique
+       tag. Read only where CPython still maintains them without deprecation (3.11). */
+    #if PY_VERSION_HEX < 0x030C0000
+    #define WD_DICT_VERSIONS 1
+    static inline unsigned long long wd_dict_version(PyObject *d) {
+        return (unsigned long long)((PyDictObject *)d)->ma_version_tag;
+    }
+    #else
+    #define WD_DICT_VERSIONS 0
+    static inline unsigned long long wd_dict_version(PyObject *d) { (void)d; return 0; }
+    #endif
+    """
+    bint _DICT_VERSIONS "WD_DICT_VERSIONS"
+    unsigned long long _dict_version "wd_dict_version" (object d)
+
+#: The default of produce_async's keyword fields: the field was not given.
+_ABSENT = object()
+cdef str _EV_PRODUCED_ASYNC = "message.produced_async"
+cdef str _EV_PRODUCED_SYNC = "message.produced_sync"
+
+
 def current_pid():
     """The pid clients are checked against (refreshed in a forked child)."""
     return _pid
@@ -1941,14 +2244,145 @@ cdef class ProducerBase:
     cdef public object _middleware
     cdef public object monitor
     cdef public object _default_variant
+    cdef object _monitor_seen
+    cdef object _listeners_seen      # its listener table when last read, and the dicts'
+    cdef unsigned long long _monitor_version     # version tags then (see _listening)
+    cdef unsigned long long _listeners_version
+    cdef bint _listens_async
+    cdef bint _listens_sync
+    cdef object _variant_seen        # the variant of the last dispatch, and its settings
+    cdef object _variant_conf_key
+    cdef long long _variant_wait
+    cdef dict _monitor_dict
     cdef dict __dict__
 
-    def produce_async(self, message=None, /, **fields):
-        """Enqueue one message; return its DeliveryHandle without waiting."""
+    def produce_async(self, message=None, /, *, topic=_ABSENT, payload=_ABSENT, key=_ABSENT,
+                      partition=_ABSENT, partition_key=_ABSENT, timestamp=_ABSENT,
+                      headers=_ABSENT, label=_ABSENT, **rest):
+        """Enqueue one message; return its DeliveryHandle without waiting.
+
+        The message is one mapping, or its fields as keyword arguments (read straight from
+        the arguments: no dict is built unless middleware, a listener or an error needs it).
+        """
         cdef object handle
         cdef double start = 0.0
+        cdef _Fields f
+        cdef long long wait_ms
         if message is None:
-            message = fields
+            f.topic = _arg(topic)
+            f.payload = _arg(payload)
+            f.key = _arg(key)
+            f.partition = _arg(partition)
+            f.partition_key = _arg(partition_key)
+            f.timestamp = _arg(timestamp)
+            f.headers = _arg(headers)
+            f.label = _arg(label)
+            f.unknown = len(rest) > 0
+        elif self._middleware_steps or type(message) is not dict:
+            return self._produce_async_slow(message)
+        if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
+            return self._produce_async_in_transaction(_message_of(message, &f, rest))
+        if self._middleware_steps:
+            return self._produce_async_slow(_message_of(message, &f, rest))
+        timed = self._listening(0)
+        if timed:
+            start = _monotonic()
+        handle = self._dispatch_one(message, &f, rest, "message.produce_async", &wait_ms)
+        if self._transactional and self._transaction_first_handle is None:
+            self._transaction_first_handle = handle
+        if timed:
+            self.monitor.instrument(
+                "message.produced_async",
+                producer_id=self.id,
+                message=_message_of(message, &f, rest),
+                handle=handle,
+                time=(_monotonic() - start) * 1000.0,
+            )
+        return handle
+
+    def produce_sync(self, message=None, /, *, topic=_ABSENT, payload=_ABSENT, key=_ABSENT,
+                     partition=_ABSENT, partition_key=_ABSENT, timestamp=_ABSENT,
+                     headers=_ABSENT, label=_ABSENT, **rest):
+        """Send one message and wait for the broker's acknowledgement; return the report.
+
+        A transactional producer commits the message's own transaction before the wait.
+        """
+        cdef object handle
+        cdef double start = 0.0
+        cdef _Fields f
+        cdef long long wait_ms
+        if message is None:
+            f.topic = _arg(topic)
+            f.payload = _arg(payload)
+            f.key = _arg(key)
+            f.partition = _arg(partition)
+            f.partition_key = _arg(partition_key)
+            f.timestamp = _arg(timestamp)
+            f.headers = _arg(headers)
+            f.label = _arg(label)
+            f.unknown = len(rest) > 0
+        elif self._middleware_steps or self._transactional or type(message) is not dict:
+            return self._produce_sync_slow(message)
+        if self._middleware_steps or self._transactional:
+            return self._produce_sync_slow(_message_of(message, &f, rest))
+        timed = self._listening(1)
+        if timed:
+            start = _monotonic()
+        handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms, True)
+        try:
+            report = handle.wait(wait_ms, True)
+        except (_errors.KafkaError, _errors.WaitTimeoutError) as error:
+            raise self._produce_error(_message_of(message, &f, rest), error,
+                                      "message.produce_sync") from error
+        if timed:
+            self.monitor.instrument(
+                "message.produced_sync",
+                producer_id=self.id,
+                message=_message_of(message, &f, rest),
+                report=report,
+                time=(_monotonic() - start) * 1000.0,
+            )
+        return report
+
+    cdef object _dispatch_one(self, object message, _Fields *f, dict rest, str error_type,
+                              long long *wait_out, bint serving=False):
+        """Enqueue one message (a dict, or ``f`` from keyword arguments when ``message`` is
+        None) through the current variant, with the retry policies; return its handle and
+        put the variant's wait in ``wait_out``."""
+        cdef PyObject *value = NULL
+        cdef long long wait_ms
+        PyContextVar_Get(_CURRENT_VARIANT, NULL, &value)
+        variant = <object>value
+        Py_DECREF(variant)           # PyContextVar_Get gave a new reference
+        if variant is None:
+            variant = self._default_variant
+        if variant is not self._variant_seen or variant is None:
+            self._use_variant(variant)
+        # read together (no Python code runs in between): another thread may switch the
+        # cached variant as soon as Python code runs
+        variant = self._variant_seen
+        conf_key = self._variant_conf_key
+        wait_ms = self._variant_wait
+        wait_out[0] = wait_ms
+        client = self._client
+        if client is None or self._client_pid != _pid:
+            client = self._connect()
+        try:
+            if type(client) is Client:
+                if message is None:
+                    return (<Client>client)._produce_fields(
+                        f, rest, self._max_payload, conf_key, wait_ms, serving, _REFS_ARGS)
+                _extract(<dict>message, f)   # here: no Python code runs in between
+                return (<Client>client)._produce_fields(
+                    f, message, self._max_payload, conf_key, wait_ms, serving)
+            return client.produce(_message_of(message, f, rest), self._max_payload, conf_key,
+                                  wait_ms)
+        except (_errors.KafkaError, _errors.ProducerClosedError) as error:
+            return self._dispatch_retrying(_message_of(message, f, rest), variant, error,
+                                           error_type)
+
+    cdef object _produce_async_slow(self, object message):
+        """produce_async of one mapping, the general way (middleware, non-dict mappings)."""
         if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
             return self._produce_async_in_transaction(message)
         variant = _CURRENT_VARIANT.get()
@@ -1961,7 +2395,7 @@ cdef class ProducerBase:
             client = self._connect()
         if self._middleware_steps:
             message = self._middleware.run(dict(message))
-        timed = "message.produced_async" in self.monitor._listeners
+        timed = self._listening(0)
         if timed:
             start = _monotonic()
         try:
@@ -1984,6 +2418,89 @@ cdef class ProducerBase:
                 time=(_monotonic() - start) * 1000.0,
             )
         return handle
+
+    cdef int _use_variant(self, object variant) except -1:
+        """Make ``variant`` (from CURRENT_VARIANT; None or another producer's: the default)
+        the one whose settings are cached for the next dispatches. Variants do not change
+        once built, so a dispatch through the same one reads two C fields."""
+        if variant is None or variant.producer is not self:
+            variant = self._default_variant
+            if variant is None:
+                raise _errors.ProducerNotConfiguredError(getattr(self, "id", None))
+        if variant is not self._variant_seen:
+            self._variant_conf_key = variant.conf_key
+            self._variant_wait = variant.max_wait_timeout
+            self._variant_seen = variant
+        return 0
+
+    cdef bint _listening(self, int which) except -1:
+        """``self.monitor.listening(event)`` without a method call, for
+        message.produced_async (``which`` 0) or message.produced_sync (1).
+
+        The monitor's listener table is read from its instance dict (found once per monitor
+        object). Where CPython keeps dict version tags (3.11), the answer is cached until
+        either dict changes: two integer compares per message instead of two lookups."""
+        cdef object listeners
+        cdef PyObject *found
+        monitor = self.monitor
+        if monitor is None:          # not set up yet: the dispatch raises NotConfigured
+            return False
+        if monitor is not self._monitor_seen:
+            self._monitor_seen = monitor
+            self._monitor_dict = None
+            self._listeners_seen = None
+            if (type(monitor).__dict__.get("_listeners") is None
+                    and type(getattr(monitor, "__dict__", None)) is dict
+                    and type(monitor.__dict__.get("_listeners")) is dict):
+                self._monitor_dict = monitor.__dict__
+        if self._monitor_dict is None:
+            return (_EV_PRODUCED_ASYNC if which == 0 else _EV_PRODUCED_SYNC) in monitor._listeners
+        if (_DICT_VERSIONS and self._listeners_seen is not None
+                and _dict_version(self._monitor_dict) == self._monitor_version
+                and _dict_version(self._listeners_seen) == self._listeners_version):
+            return self._listens_async if which == 0 else self._listens_sync
+        found = PyDict_GetItemWithError(self._monitor_dict, _K_LISTENERS)
+        if found == NULL or type(<object>found) is not dict:
+            self._listeners_seen = None
+            return (_EV_PRODUCED_ASYNC if which == 0 else _EV_PRODUCED_SYNC) in monitor._listeners
+        listeners = <object>found
+        self._listens_async = PyDict_GetItemWithError(listeners, _EV_PRODUCED_ASYNC) != NULL
+        self._listens_sync = PyDict_GetItemWithError(listeners, _EV_PRODUCED_SYNC) != NULL
+        self._listeners_seen = listeners
+        self._monitor_version = _dict_version(self._monitor_dict)
+        self._listeners_version = _dict_version(listeners)
+        return self._listens_async if which == 0 else self._listens_sync
+
+
+cdef inline PyObject *_arg(object value):
+    # (_ABSENT: the keyword was not given, which the contract tells from an explicit None)
+    return NULL if value is _ABSENT else <PyObject *>value
+
+
+cdef object _message_of(object message, _Fields *f, dict rest):
+    """The message as a dict: the mapping given, or one built from the keyword fields."""
+    if message is not None:
+        return message
+    message = {}
+    if f.topic != NULL:
+        message[_K_TOPIC] = <object>f.topic
+    if f.payload != NULL:
+        message[_K_PAYLOAD] = <object>f.payload
+    if f.key != NULL:
+        message[_K_KEY] = <object>f.key
+    if f.partition != NULL:
+        message[_K_PARTITION] = <object>f.partition
+    if f.partition_key != NULL:
+        message[_K_PARTITION_KEY] = <object>f.partition_key
+    if f.timestamp != NULL:
+        message[_K_TIMESTAMP] = <object>f.timestamp
+    if f.headers != NULL:
+        message[_K_HEADERS] = <object>f.headers
+    if f.label != NULL:
+        message[_K_LABEL] = <object>f.label
+    if rest:
+        message.update(rest)
+    return message
 
 
 # ----------------------------------------------------------------------------------------------
