@@ -199,3 +199,59 @@ def test_inline_failures_release_the_payload(cluster):
         assert sys.getrefcount(payload) == start
     finally:
         close_within(producer)
+
+
+class _Label:
+    """A plain object: freed straight to the allocator, where a sanitizer sees any reuse."""
+
+
+def _timestamp_that_mutates(message: dict, mutate) -> object:
+    """A datetime whose arithmetic (run by the contract) changes ``message`` on first use."""
+    from datetime import datetime, timezone
+
+    calls = []
+
+    class Mutating(datetime):
+        def __sub__(self, other):
+            calls.append(1)
+            if len(calls) == 1:
+                mutate(message)
+            return datetime.__sub__(self, other)
+
+    return Mutating(2024, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["produce_async", "produce_many_async"])
+def test_fields_read_from_a_message_stay_owned_while_python_code_mutates_it(cluster, many):
+    # Python code can run while a message is read (a datetime subclass's arithmetic, another
+    # thread): values the message held when they were read must stay alive and be the ones
+    # sent, never memory the mutation freed (ci/sanitize runs this under ASan).
+    import weakref
+
+    topic = unique_topic()
+    cluster.create_topic(topic, partitions=1)
+    label = _Label()
+    label_ref = weakref.ref(label)
+    payload = fresh_payload()
+    message = {"topic": topic, "payload": payload, "label": label, "headers": {"trace": "abc"}}
+
+    def mutate(m: dict) -> None:
+        m.pop("label")
+        m["headers"] = {}
+        m["payload"] = b"replaced"
+
+    message["timestamp"] = _timestamp_that_mutates(message, mutate)
+    del label
+    producer = make(cluster)
+    try:
+        if many:
+            (handle,) = producer.produce_many_async([message])
+        else:
+            handle = producer.produce_async(message)
+        report = handle.wait()
+        assert report.error is None
+        assert report.label is label_ref() and label_ref() is not None
+    finally:
+        close_within(producer)
+    records = consume(cluster.bootstrap_servers, topic, 1)
+    assert [(r.value(), r.headers()) for r in records] == [(payload, [("trace", b"abc")])]
