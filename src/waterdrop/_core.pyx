@@ -1422,7 +1422,11 @@ cdef class Client:
 
         An expired count is still returned while a background thread refreshes it, so only
         the very first lookup of a topic waits for the broker (``fresh=True`` always waits).
+        A name the message contract refuses is unknown (-1) and never reaches the topic
+        cache, whose names produce trusts as already validated.
         """
+        if not _topic_valid(topic):
+            return -1
         cached = self._partition_counts.get(topic)
         now = _time.monotonic()
         if cached is not None and (cached[1] > now or not fresh):

@@ -55,6 +55,18 @@ def test_create_topic_sets_the_partition_count(cluster):
         assert producer.produce_sync(topic=topic, payload=b"x", partition=3).partition == 3
 
 
+def test_a_partition_count_lookup_does_not_make_a_bad_topic_name_acceptable(cluster):
+    from waterdrop.errors import MessageInvalidError
+
+    with Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers}) as producer:
+        assert producer.partition_count("bad topic!") == -1
+        for produce in (producer.produce_sync, producer.produce_async):
+            with pytest.raises(MessageInvalidError) as caught:
+                produce(topic="bad topic!", payload=b"x")
+            assert "topic" in caught.value.errors
+        assert producer.client.handles_in_flight == 0
+
+
 def test_broker_down_times_out_with_label_intact():
     with MockCluster(brokers=1) as cluster:
         topic = unique_topic()
