@@ -2273,15 +2273,8 @@ cdef class ProducerBase:
         cdef _Fields f
         cdef long long wait_ms
         if message is None:
-            f.topic = _arg(topic)
-            f.payload = _arg(payload)
-            f.key = _arg(key)
-            f.partition = _arg(partition)
-            f.partition_key = _arg(partition_key)
-            f.timestamp = _arg(timestamp)
-            f.headers = _arg(headers)
-            f.label = _arg(label)
-            f.unknown = len(rest) > 0
+            _fields_of_args(&f, topic, payload, key, partition, partition_key, timestamp,
+                            headers, label, rest)
         elif self._middleware_steps or type(message) is not dict:
             return self._produce_async_slow(message)
         if self._transactional and self._transaction_owner != PyThread_get_thread_ident():
@@ -2316,15 +2309,8 @@ cdef class ProducerBase:
         cdef _Fields f
         cdef long long wait_ms
         if message is None:
-            f.topic = _arg(topic)
-            f.payload = _arg(payload)
-            f.key = _arg(key)
-            f.partition = _arg(partition)
-            f.partition_key = _arg(partition_key)
-            f.timestamp = _arg(timestamp)
-            f.headers = _arg(headers)
-            f.label = _arg(label)
-            f.unknown = len(rest) > 0
+            _fields_of_args(&f, topic, payload, key, partition, partition_key, timestamp,
+                            headers, label, rest)
         elif self._middleware_steps or self._transactional or type(message) is not dict:
             return self._produce_sync_slow(message)
         if self._middleware_steps or self._transactional:
@@ -2479,6 +2465,21 @@ cdef class ProducerBase:
 cdef inline PyObject *_arg(object value):
     # (_ABSENT: the keyword was not given, which the contract tells from an explicit None)
     return NULL if value is _ABSENT else <PyObject *>value
+
+
+cdef inline void _fields_of_args(_Fields *f, object topic, object payload, object key,
+                                 object partition, object partition_key, object timestamp,
+                                 object headers, object label, dict rest):
+    """Borrow produce_async/produce_sync's keyword fields (the arguments keep them alive)."""
+    f.topic = _arg(topic)
+    f.payload = _arg(payload)
+    f.key = _arg(key)
+    f.partition = _arg(partition)
+    f.partition_key = _arg(partition_key)
+    f.timestamp = _arg(timestamp)
+    f.headers = _arg(headers)
+    f.label = _arg(label)
+    f.unknown = len(rest) > 0
 
 
 cdef object _message_of(object message, _Fields *f, dict rest):
