@@ -975,6 +975,10 @@ cdef class Client:
     cdef list _deferred              # what that thread left for the poller (events, batches)
     cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
     cdef _Waiter _park               # where the poller parks meanwhile
+    # Its mutex makes a batch enqueue (malloc of every message) and the freeing of delivered
+    # events take turns: both hit glibc's main arena, whose lock sleeps at once when
+    # contended (one context switch per collision, tens of thousands per million messages).
+    cdef _Waiter _heap_turn
     cdef Py_ssize_t _in_flight       # handle references held by librdkafka messages
     cdef readonly long long max_wait_ms
     cdef public object on_error
@@ -1002,6 +1006,7 @@ cdef class Client:
         self._waiter = _Waiter()
         self._waiter.client = self
         self._park = _Waiter()
+        self._heap_turn = _Waiter()
         self._deferred = []
         self._lock = _threading.Lock()
         self.max_wait_ms = max_wait_ms
@@ -1129,12 +1134,13 @@ cdef class Client:
         cdef int i
         cdef int etype
         cdef list delivered = None
-        for i in range(n):
-            etype = rd_kafka_event_type(events[i])
-            if resolved is not None and etype != RD_KAFKA_EVENT_DR:
-                self._deferred.append(<size_t>events[i])
-                continue
-            try:
+        try:
+            for i in range(n):
+                etype = rd_kafka_event_type(events[i])
+                if resolved is not None and etype != RD_KAFKA_EVENT_DR:
+                    self._deferred.append(<size_t>events[i])
+                    events[i] = NULL         # the poller's now
+                    continue
                 if etype == RD_KAFKA_EVENT_DR:
                     delivered = self._serve_dr(events[i], delivered)
                 elif etype == RD_KAFKA_EVENT_ERROR:
@@ -1145,8 +1151,16 @@ cdef class Client:
                     self._serve_stats(events[i])
                 elif etype == RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH:
                     self._serve_oauth(events[i])
-            finally:
-                rd_kafka_event_destroy(events[i])
+        finally:
+            # every event of the batch, even after an exception, freed in one go: with the
+            # GIL held (so never beside a single produce, which mallocs under the GIL) and in
+            # turn with batch enqueues, which run without it (see _heap_turn). A batch
+            # enqueue never needs the GIL, so waiting for it here cannot deadlock.
+            pthread_mutex_lock(&self._heap_turn.mutex)
+            for i in range(n):
+                if events[i] != NULL:
+                    rd_kafka_event_destroy(events[i])
+            pthread_mutex_unlock(&self._heap_turn.mutex)
         if delivered is not None:
             self._waiter.wake_all()
             if resolved is not None:
@@ -1721,7 +1735,9 @@ cdef class Client:
                     self._in_flight += 1
                     ms[i].handle = <PyObject *>handle
                 with nogil:
+                    pthread_mutex_lock(&self._heap_turn.mutex)
                     failed = self._send_all(ms, count, &err)
+                    pthread_mutex_unlock(&self._heap_turn.mutex)
                 if self._lazy:
                     self._wake_poller()
                 if failed < count:
