@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
     "memory_rounds": 3,
     "flat_unit": 1_000_000,
     "flat_units": 10,
+    "broker_warm_up": 500_000,
 }
 QUICK: dict[str, Any] = {
     "rounds": 2,
@@ -83,6 +84,7 @@ QUICK: dict[str, Any] = {
     "memory_rounds": 1,
     "flat_unit": 100_000,
     "flat_units": 4,
+    "broker_warm_up": 20_000,
 }
 
 _THIS_FILE = os.path.abspath(__file__)
@@ -192,6 +194,26 @@ def versions() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the cluster
 
 
+def _end_stdin_child(process: subprocess.Popen[str], timeout: float, *, kill: bool) -> None:
+    """End a child that lives until its stdin closes: close it, wait, then escalate (SIGTERM
+    for the cluster host, which cleans up on it; SIGKILL for the C program)."""
+    if process.poll() is not None:
+        return
+    try:
+        process.stdin.close()  # type: ignore[union-attr]
+    except OSError:
+        pass
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        if kill:
+            process.kill()
+            process.wait()
+        else:
+            process.terminate()
+            process.wait(timeout)
+
+
 class HostedMockCluster:
     """A 3-broker MockCluster in a child process (``bench/mockcluster_host.py`` or this module's
     ``host`` role). Closing stdin ends it."""
@@ -226,16 +248,7 @@ class HostedMockCluster:
         self.command(f"topic {topic} {partitions} {replication_factor}")
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.terminate()
-                self.process.wait(15)
+        _end_stdin_child(self.process, 15, kill=False)
 
     def __enter__(self) -> HostedMockCluster:
         return self
@@ -487,16 +500,7 @@ class CProgram:
                 return float(record["seconds"]), float(record.get("cpu_seconds", "nan"))
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _end_stdin_child(self.process, 60, kill=True)
 
 
 def find_c_program(explicit: str | None = None) -> str | None:
@@ -725,8 +729,37 @@ RUNNERS: dict[str, Callable[[Target, dict[str, Any]], dict[str, Any]]] = {
 }
 
 
+def warm_broker(target: Target, messages: int) -> None:
+    """A real broker is a JVM: until its JIT has compiled the produce path, its first few
+    hundred thousand messages run slower and with long pauses, whichever client sends them.
+    Both kinds of request the scenarios make (batches; one message per request with linger.ms
+    0) go through it before the first measured round, so no client meets a cold broker."""
+    started = time.monotonic()
+    wd = waterdrop_producer(target.bootstrap)
+    try:
+        warm_up(wd, None, TOPIC)
+        batch = [{"topic": TOPIC, "payload": PAYLOAD} for _ in range(min(messages, 10_000))]
+        sent = 0
+        while sent < messages:
+            for handle in wd.produce_many_async(batch):
+                handle.wait()
+            sent += len(batch)
+    finally:
+        wd.close()
+    wd = waterdrop_producer(target.bootstrap, **{"linger.ms": 0})
+    try:
+        for _ in range(max(100, messages // 200)):
+            wd.produce_sync(topic=TOPIC, payload=PAYLOAD)
+    finally:
+        wd.close()
+    log(f"[{target.name}] broker warmed up with {messages:,} messages in "
+        f"{time.monotonic() - started:.1f} s")
+
+
 def run_target(target: Target, opts: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {"label": target.label, "bootstrap": target.bootstrap}
+    if target.name == "real" and opts.get("broker_warm_up"):
+        warm_broker(target, opts["broker_warm_up"])
     for name in opts["scenarios"]:
         log(f"[{target.name}] scenario {name}")
         started = time.monotonic()
@@ -1303,6 +1336,9 @@ def add_compare_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
                         help="samples (units) in the flatness loop; the bar compares the end of the "
                         "2nd with the end of the last, the change from the 1st is shown too "
                         f"(default {DEFAULTS['flat_units']})")
+    parser.add_argument("--broker-warm-up", type=int, metavar="N",
+                        help="messages sent to a real broker before its first measured round, "
+                        f"so that its JIT is warm (default {DEFAULTS['broker_warm_up']:,}; 0: none)")
     parser.add_argument("--c-program", help="bench/c/produce_bench (default: that path under "
                         "the current directory, or $WATERDROP_BENCH_C_PROGRAM)")
 
@@ -1310,7 +1346,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     base = dict(QUICK if args.quick else DEFAULTS)
     for key in ("rounds", "messages", "sync_messages", "inflight", "memory_rounds",
-                "flat_unit", "flat_units"):
+                "flat_unit", "flat_units", "broker_warm_up"):
         value = getattr(args, key, None)
         if value is not None:
             base[key] = value
