@@ -62,10 +62,12 @@ def _sanitize_args(names: list[str]) -> tuple[list[str], list[str]]:
     """(compile args, link args) for _core built with the given sanitizers.
 
     Appended after Python's own CFLAGS, so -O1 wins over its -O3. -fno-sanitize-recover
-    makes every UBSan finding fatal (ASan's always are), whatever UBSAN_OPTIONS says.
+    makes every UBSan finding fatal (ASan's always are), whatever UBSAN_OPTIONS says. The
+    handle free list is off (-DWD_HANDLE_FREELIST=0): every handle is then a fresh allocation,
+    freed at once, so a use after free of a handle is caught rather than hidden by reuse.
     """
     flag = "-fsanitize=" + ",".join(names)
-    compile_args = [flag, "-fno-omit-frame-pointer", "-g", "-O1"]
+    compile_args = [flag, "-fno-omit-frame-pointer", "-g", "-O1", "-DWD_HANDLE_FREELIST=0"]
     if "undefined" in names:
         compile_args.append("-fno-sanitize-recover=undefined")
     return compile_args, [flag]

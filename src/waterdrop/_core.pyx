@@ -871,8 +871,10 @@ cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
 # and tp_free of a type that allows no subclass); at most 16,384 blocks (1.3 MB) are kept.
 cdef extern from *:
     """
-    #define WD_HANDLE_FREELIST 16384
-    static void *wd_handle_blocks[WD_HANDLE_FREELIST];
+    #ifndef WD_HANDLE_FREELIST
+    #define WD_HANDLE_FREELIST 16384      /* 0 in sanitizer builds: every handle is fresh */
+    #endif
+    static void *wd_handle_blocks[WD_HANDLE_FREELIST + 1];
     static Py_ssize_t wd_handle_nblocks = 0;
     static PyTypeObject *wd_handle_type = NULL;
 
@@ -903,13 +905,14 @@ cdef extern from *:
     """
     void wd_handle_freelist_install(PyObject *t)
     Py_ssize_t wd_handle_freelist_size()
+    Py_ssize_t WD_HANDLE_FREELIST
 
 wd_handle_freelist_install(<PyObject *>DeliveryHandle)
 
 
 def _handle_freelist_size():
-    """Blocks kept for reuse by new handles (for the leak tests)."""
-    return wd_handle_freelist_size()
+    """(blocks kept for reuse by new handles, the most it keeps): for the tests."""
+    return wd_handle_freelist_size(), WD_HANDLE_FREELIST
 
 
 cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wait_ms,
