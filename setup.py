@@ -31,6 +31,9 @@ LICENSES_NAME = "LICENSES.librdkafka.txt"
 CYTHON_DIRECTIVES = {
     "language_level": "3",
     "embedsignature": True,
+    # "name(args)\n--\n\n" docstrings: CPython reads them as __text_signature__, so
+    # inspect.signature() works on methods compiled with binding=False too
+    "embedsignature.format": "clinic",
     "boundscheck": False,
     "wraparound": False,
 }

@@ -99,6 +99,7 @@ int main(int argc, char **argv) {
     set(conf, "acks", "all");
     set(conf, "queue.buffering.max.messages", "2000000");
     set(conf, "queue.buffering.max.kbytes", "4000000");
+    set(conf, "socket.nagle.disable", "true");   /* as the two Python clients */
     const char *extra = getenv("PRODUCE_BENCH_X");
     if (extra && *extra) {
         char *copy = strdup(extra), *save = NULL;

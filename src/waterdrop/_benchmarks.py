@@ -50,6 +50,9 @@ COMMON: dict[str, Any] = {
     "acks": "all",
     "queue.buffering.max.messages": 2_000_000,
     "queue.buffering.max.kbytes": 4_000_000,
+    # waterdrop's own default (KAFKA_DEFAULTS), given to confluent-kafka too so that both
+    # send with the same socket options
+    "socket.nagle.disable": True,
 }
 #: Keeps messages queued in the client: no batch fills up or lingers out while we look.
 #: (message.timeout.ms, 300,000 by default, must stay above linger.ms.)
