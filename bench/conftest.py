@@ -12,6 +12,7 @@ COMMON = {
     "acks": "all",
     "queue.buffering.max.messages": 2_000_000,
     "queue.buffering.max.kbytes": 4_000_000,
+    "socket.nagle.disable": True,   # waterdrop's default, given to both
 }
 PAYLOAD = b"x" * 100
 MESSAGES = 100_000
