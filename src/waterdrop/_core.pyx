@@ -2342,7 +2342,11 @@ cdef class ProducerBase:
     cdef dict _monitor_dict
     cdef dict __dict__
 
-    @cython.binding(False)         # called directly by the interpreter (see DeliveryHandle.wait)
+    # binding(False): called directly by the interpreter (see DeliveryHandle.wait). The
+    # signature goes in the docstring's first line: the sentinel defaults (_ABSENT) cannot be a
+    # __text_signature__, so help() reads it there (and tools read _core.pyi)
+    @cython.binding(False)
+    @cython.embedsignature.format("python")
     def produce_async(self, message=None, /, *, topic=_ABSENT, payload=_ABSENT, key=_ABSENT,
                       partition=_ABSENT, partition_key=_ABSENT, timestamp=_ABSENT,
                       headers=_ABSENT, label=_ABSENT, **rest):
@@ -2381,6 +2385,7 @@ cdef class ProducerBase:
         return handle
 
     @cython.binding(False)
+    @cython.embedsignature.format("python")
     def produce_sync(self, message=None, /, *, topic=_ABSENT, payload=_ABSENT, key=_ABSENT,
                      partition=_ABSENT, partition_key=_ABSENT, timestamp=_ABSENT,
                      headers=_ABSENT, label=_ABSENT, **rest):
