@@ -884,7 +884,8 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
             flat["change_pct_per_run"] = {c: [t[c]["change_pct"] for t in ok]
                                           for c in ("waterdrop", "confluent")}
             flat["change_pct_from_1st_per_run"] = {
-                c: [t[c].get("change_pct_from_1st") for t in ok] for c in ("waterdrop", "confluent")}
+                c: [t[c].get("change_pct_from_1st") for t in ok]
+                for c in ("waterdrop", "confluent")}
             target["flat"] = flat
         out["targets"][name] = target
     return out
@@ -1336,12 +1337,13 @@ def add_compare_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
     parser.add_argument("--flat-unit", type=int, help="messages per RSS sample in the "
                         f"flatness loop (default {DEFAULTS['flat_unit']:,}, a multiple of 10,000)")
     parser.add_argument("--flat-units", "--flat-millions", dest="flat_units", type=int,
-                        help="samples (units) in the flatness loop; the bar compares the end of the "
-                        "2nd with the end of the last, the change from the 1st is shown too "
+                        help="samples (units) in the flatness loop; the bar compares the end of "
+                        "the 2nd with the end of the last, the change from the 1st is shown too "
                         f"(default {DEFAULTS['flat_units']})")
     parser.add_argument("--broker-warm-up", type=int, metavar="N",
                         help="messages sent to a real broker before its first measured round, "
-                        f"so that its JIT is warm (default {DEFAULTS['broker_warm_up']:,}; 0: none)")
+                        "so that its JIT is warm "
+                        f"(default {DEFAULTS['broker_warm_up']:,}; 0: none)")
     parser.add_argument("--c-program", help="bench/c/produce_bench (default: that path under "
                         "the current directory, or $WATERDROP_BENCH_C_PROGRAM)")
 
