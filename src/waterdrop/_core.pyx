@@ -311,6 +311,44 @@ cdef str _K_HEADERS = "headers"
 cdef str _K_LABEL = "label"
 
 
+# The same names in field order: the by-value match and _message_of walk them.
+cdef tuple _FIELD_KEYS = (_K_TOPIC, _K_PAYLOAD, _K_KEY, _K_PARTITION, _K_PARTITION_KEY,
+                          _K_TIMESTAMP, _K_HEADERS, _K_LABEL)
+
+
+cdef inline PyObject **_field_slot(PyObject *k, _Fields *f) noexcept:
+    """The field of ``f`` a key fills, matched by identity with the interned names (the most
+    common first); NULL for any other object."""
+    if k == <PyObject *>_K_TOPIC:
+        return &f.topic
+    if k == <PyObject *>_K_PAYLOAD:
+        return &f.payload
+    if k == <PyObject *>_K_KEY:
+        return &f.key
+    if k == <PyObject *>_K_LABEL:
+        return &f.label
+    if k == <PyObject *>_K_PARTITION:
+        return &f.partition
+    if k == <PyObject *>_K_HEADERS:
+        return &f.headers
+    if k == <PyObject *>_K_PARTITION_KEY:
+        return &f.partition_key
+    if k == <PyObject *>_K_TIMESTAMP:
+        return &f.timestamp
+    return NULL
+
+
+cdef PyObject **_field_slot_by_value(PyObject *k, _Fields *f) noexcept:
+    """The field a str key equal to one of the names (built at run time) fills; NULL for
+    anything else. A str compared with a str runs no Python code."""
+    cdef str name
+    if type(<object>k) is str:
+        for name in _FIELD_KEYS:
+            if <str><object>k == name:
+                return _field_slot(<PyObject *>name, f)
+    return NULL
+
+
 cdef void _extract(dict msg, _Fields *f) noexcept:
     """One pass over the message's items (usually two) instead of a lookup per known key.
 
@@ -320,50 +358,26 @@ cdef void _extract(dict msg, _Fields *f) noexcept:
     cdef Py_ssize_t left = PyDict_Size(msg)
     cdef PyObject *k
     cdef PyObject *v
+    cdef PyObject **slot
     memset(f, 0, sizeof(_Fields))
     while left > 0 and PyDict_Next(msg, &pos, &k, &v):
         left -= 1
-        if k == <PyObject *>_K_TOPIC:
-            f.topic = v
-        elif k == <PyObject *>_K_PAYLOAD:
-            f.payload = v
-        elif k == <PyObject *>_K_KEY:
-            f.key = v
-        elif k == <PyObject *>_K_LABEL:
-            f.label = v
-        elif k == <PyObject *>_K_PARTITION:
-            f.partition = v
-        elif k == <PyObject *>_K_HEADERS:
-            f.headers = v
-        elif k == <PyObject *>_K_PARTITION_KEY:
-            f.partition_key = v
-        elif k == <PyObject *>_K_TIMESTAMP:
-            f.timestamp = v
-        else:
-            _extract_slow(k, v, f)
+        slot = _field_slot(k, f)
+        if slot == NULL:
+            slot = _field_slot_by_value(k, f)
+            if slot == NULL:
+                f.unknown = True
+                continue
+        slot[0] = v
 
 
-cdef void _extract_slow(PyObject *k, PyObject *v, _Fields *f) noexcept:
-    if type(<object>k) is not str:
-        f.unknown = True
-    elif <object>k == _K_TOPIC:
-        f.topic = v
-    elif <object>k == _K_PAYLOAD:
-        f.payload = v
-    elif <object>k == _K_KEY:
-        f.key = v
-    elif <object>k == _K_PARTITION:
-        f.partition = v
-    elif <object>k == _K_LABEL:
-        f.label = v
-    elif <object>k == _K_HEADERS:
-        f.headers = v
-    elif <object>k == _K_PARTITION_KEY:
-        f.partition_key = v
-    elif <object>k == _K_TIMESTAMP:
-        f.timestamp = v
-    else:
-        f.unknown = True
+cdef inline const char *_text_of(object value, Py_ssize_t *size) except NULL:
+    """The bytes of a bytes or str value (a str's UTF-8 form, cached inside it): valid as long
+    as the value lives."""
+    if type(value) is bytes:
+        size[0] = PyBytes_GET_SIZE(value)
+        return PyBytes_AS_STRING(value)
+    return PyUnicode_AsUTF8AndSize(value, size)
 
 
 cdef bint _usable_view(object view):
@@ -838,10 +852,7 @@ cdef object _handle_run_callbacks(DeliveryHandle self):
 cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
     """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
     cdef int64_t deadline = _now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
-    cdef int64_t slice_end, now
-    cdef timespec ts
-    cdef _Waiter waiter = self._waiter
-    cdef Client client = waiter.client
+    cdef Client client = self._waiter.client
     if client is not None:
         if client._can_serve():
             return client._serve_until(self, deadline)
@@ -849,7 +860,9 @@ cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
             client._wake_poller()
     return _handle_wait_condvar(self, deadline)
 
+
 cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
+    """Wait on the client's condition variable until resolved (or ``deadline``, ns)."""
     cdef int64_t slice_end, now
     cdef timespec ts
     cdef _Waiter waiter = self._waiter
@@ -990,6 +1003,32 @@ cdef dict _listeners_of(object monitor):
         return None
     listeners = (<dict>d).get(_K_LISTENERS)
     return listeners if type(listeners) is dict else None
+
+
+# A produce's handle and the reference librdkafka holds to it (module functions, not
+# methods: a method of a class that can be subclassed is called through its vtable and never
+# inlined, and this runs once per message).
+cdef inline DeliveryHandle _attach_handle(Client client, _Msg *m, long long wait_ms):
+    """A new handle for prepared ``m``, pinning its payload when librdkafka will point at it,
+    with the reference librdkafka holds as the message opaque (counted in flight)."""
+    cdef DeliveryHandle handle = _new_handle(
+        <str><object>m.f.topic, None if m.f.label == NULL else <object>m.f.label, wait_ms,
+        client._waiter)
+    if not m.copy and m.payload != NULL:
+        handle._error = <object>m.f.payload     # pinned until resolved
+    Py_INCREF(handle)
+    client._in_flight += 1
+    m.handle = <PyObject *>handle
+    return handle
+
+
+cdef inline void _detach_handle(Client client, _Msg *m) noexcept:
+    """Undo _attach_handle for a message librdkafka did not take: drop the pin and the
+    opaque's reference."""
+    (<DeliveryHandle>m.handle)._error = None
+    Py_DECREF(<object>m.handle)
+    m.handle = NULL
+    client._in_flight -= 1
 
 
 cdef class Client:
@@ -1560,7 +1599,6 @@ cdef class Client:
         cdef _Topic topic
         cdef const char *pk
         cdef Py_ssize_t pk_len
-        cdef Py_ssize_t n
         cdef Py_buffer *view
         cdef _Fields *f = &m.f
         name = <object>f.topic
@@ -1574,12 +1612,7 @@ cdef class Client:
         m.rkt = topic.rkt
         m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
         if not _is_none(f.partition_key):
-            pkey = <object>f.partition_key
-            if type(pkey) is bytes:
-                pk = PyBytes_AS_STRING(pkey)
-                pk_len = PyBytes_GET_SIZE(pkey)
-            else:
-                pk = PyUnicode_AsUTF8AndSize(pkey, &pk_len)
+            pk = _text_of(<object>f.partition_key, &pk_len)
             m.partition = self._partition_for_key(topic, pk, pk_len)
         payload = <object>f.payload
         if payload is None:
@@ -1594,12 +1627,7 @@ cdef class Client:
             # after the call, and a copy inside librdkafka's message takes less memory than
             # keeping it (its header and allocator rounding). A miscount can only choose the
             # other way, never an unsafe one.
-            if type(payload) is bytes:
-                m.payload = PyBytes_AS_STRING(payload)
-                m.payload_len = PyBytes_GET_SIZE(payload)
-            else:
-                m.payload = PyUnicode_AsUTF8AndSize(payload, &n)
-                m.payload_len = n
+            m.payload = _text_of(payload, &m.payload_len)
             m.copy = m.payload_len < _PIN_MIN_SIZE and Py_REFCNT(payload) <= transient_refs
         else:
             view = <Py_buffer *>malloc(sizeof(Py_buffer))
@@ -1615,13 +1643,7 @@ cdef class Client:
             m.payload = <const char *>view.buf
             m.payload_len = view.len
         if not _is_none(f.key):
-            key = <object>f.key
-            if type(key) is bytes:
-                m.key = PyBytes_AS_STRING(key)
-                m.key_len = PyBytes_GET_SIZE(key)
-            else:
-                m.key = PyUnicode_AsUTF8AndSize(key, &n)
-                m.key_len = n
+            m.key = _text_of(<object>f.key, &m.key_len)
         m.timestamp = -1 if _is_none(f.timestamp) else _timestamp_ms(<object>f.timestamp)
         if not _is_none(f.headers):
             m.headers = _build_headers(<dict>(<object>f.headers))
@@ -1724,20 +1746,11 @@ cdef class Client:
             self._ops += 1
             try:
                 self._prepare(&m, conf_key, transient_refs)
-                handle = _new_handle(<str><object>m.f.topic,
-                                     None if m.f.label == NULL else <object>m.f.label,
-                                     self.max_wait_ms if max_wait_ms < 0 else max_wait_ms,
-                                     self._waiter)
-                if not m.copy and m.payload != NULL:
-                    handle._error = <object>m.f.payload     # pinned until resolved
-                Py_INCREF(handle)
-                self._in_flight += 1
-                m.handle = <PyObject *>handle
+                handle = _attach_handle(
+                    self, &m, self.max_wait_ms if max_wait_ms < 0 else max_wait_ms)
                 err = self._send(&m)
                 if err:
-                    handle._error = None
-                    Py_DECREF(handle)
-                    self._in_flight -= 1
+                    _detach_handle(self, &m)
                     raise self._inline_error(err)
                 if self._lazy and not serving:
                     self._wake_poller()
@@ -1761,7 +1774,6 @@ cdef class Client:
         cdef _Msg *ms
         cdef _Fields f
         cdef dict errors
-        cdef DeliveryHandle handle
         cdef rd_kafka_resp_err_t err = 0
         cdef long long wait_ms = self.max_wait_ms if max_wait_ms < 0 else max_wait_ms
         if count == 0:
@@ -1791,15 +1803,7 @@ cdef class Client:
             try:
                 for i in range(count):
                     self._prepare(&ms[i], conf_key, _REFS_DICT)
-                    handle = _new_handle(<str><object>ms[i].f.topic,
-                                         None if ms[i].f.label == NULL else <object>ms[i].f.label,
-                                         wait_ms, self._waiter)
-                    if not ms[i].copy and ms[i].payload != NULL:
-                        handle._error = <object>ms[i].f.payload     # pinned until resolved
-                    handles[i] = handle
-                    Py_INCREF(handle)
-                    self._in_flight += 1
-                    ms[i].handle = <PyObject *>handle
+                    handles[i] = _attach_handle(self, &ms[i], wait_ms)
                 with nogil:
                     pthread_mutex_lock(&self._heap_turn.mutex)
                     failed = self._send_all(ms, count, &err)
@@ -1817,9 +1821,7 @@ cdef class Client:
         finally:
             for i in range(ready):
                 if not ms[i].sent and ms[i].handle != NULL:
-                    (<DeliveryHandle>ms[i].handle)._error = None   # the payload it pinned
-                    Py_DECREF(<object>ms[i].handle)   # never reached librdkafka
-                    self._in_flight -= 1
+                    _detach_handle(self, &ms[i])       # never reached librdkafka
                 _msg_release(&ms[i])
             self._give_msgs(ms)
 
@@ -2573,25 +2575,14 @@ cdef inline void _fields_of_args(_Fields *f, object topic, object payload, objec
 
 cdef object _message_of(object message, _Fields *f, dict rest):
     """The message as a dict: the mapping given, or one built from the keyword fields."""
+    cdef PyObject *value
     if message is not None:
         return message
     message = {}
-    if f.topic != NULL:
-        message[_K_TOPIC] = <object>f.topic
-    if f.payload != NULL:
-        message[_K_PAYLOAD] = <object>f.payload
-    if f.key != NULL:
-        message[_K_KEY] = <object>f.key
-    if f.partition != NULL:
-        message[_K_PARTITION] = <object>f.partition
-    if f.partition_key != NULL:
-        message[_K_PARTITION_KEY] = <object>f.partition_key
-    if f.timestamp != NULL:
-        message[_K_TIMESTAMP] = <object>f.timestamp
-    if f.headers != NULL:
-        message[_K_HEADERS] = <object>f.headers
-    if f.label != NULL:
-        message[_K_LABEL] = <object>f.label
+    for name in _FIELD_KEYS:
+        value = _field_slot(<PyObject *>name, f)[0]
+        if value != NULL:
+            message[name] = <object>value
     if rest:
         message.update(rest)
     return message
