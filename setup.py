@@ -48,9 +48,9 @@ SANITIZERS = ("address", "undefined", "leak")
 
 def _sanitizers() -> list[str]:
     """WATERDROP_SANITIZE, checked: a typo must not give an uninstrumented build silently."""
-    value = os.environ.get("WATERDROP_SANITIZE", "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
+    if not _truthy("WATERDROP_SANITIZE"):
         return []
+    value = os.environ["WATERDROP_SANITIZE"].strip().lower()
     names = sorted({n.strip() for n in value.split(",") if n.strip()})
     unknown = [n for n in names if n not in SANITIZERS]
     if unknown or not names:
