@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from tests.helpers import unique_topic
+from tests.helpers import consume, unique_topic
 from waterdrop import Producer, _core
 from waterdrop.testing import MockCluster
 
@@ -99,3 +99,6 @@ def test_acknowledged_listener_sees_every_message_of_a_batch(cluster):
             handle.offset for handle in handles)
     finally:
         producer.close()
+    # what the listener saw acknowledged is what the topic holds
+    stored = {m.offset(): m.value() for m in consume(cluster.bootstrap_servers, topic, 2_000)}
+    assert {h.offset: b"%d" % i for i, h in enumerate(handles)} == stored

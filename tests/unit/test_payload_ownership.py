@@ -32,6 +32,12 @@ def make(cluster, **kafka):
     return Producer(kafka=settings, max_wait_timeout=30_000, wait_on_queue_full=False)
 
 
+def through_both_paths(producer, topic, payload, n):
+    """n messages through produce_async and n through produce_many_async; their handles."""
+    handles = [producer.produce_async(topic=topic, payload=payload) for _ in range(n)]
+    return handles + producer.produce_many_async([{"topic": topic, "payload": payload}] * n)
+
+
 def fresh_payload(size: int = 100) -> bytes:
     # built at run time: its own object, whose reference count only this test moves
     return bytes(bytearray(b"p" * size))
@@ -129,8 +135,7 @@ def test_a_failed_delivery_releases_the_payload(cluster):
     producer = make(cluster, **{"message.timeout.ms": 300})
     try:
         cluster.broker_down(1)
-        handles = [producer.produce_async(topic=topic, payload=payload) for _ in range(5)]
-        handles += producer.produce_many_async([{"topic": topic, "payload": payload}] * 5)
+        handles = through_both_paths(producer, topic, payload, 5)
         for handle in handles:
             assert handle.wait(raise_response_error=False).error is not None
         assert sys.getrefcount(payload) == start
@@ -146,8 +151,7 @@ def test_purge_releases_the_payloads(cluster):
     start = sys.getrefcount(payload)
     producer = make(cluster, **{"linger.ms": 60_000})
     try:
-        handles = [producer.produce_async(topic=topic, payload=payload) for _ in range(10)]
-        handles += producer.produce_many_async([{"topic": topic, "payload": payload}] * 10)
+        handles = through_both_paths(producer, topic, payload, 10)
         assert sys.getrefcount(payload) == start + 20
         producer.purge()
         for handle in handles:
@@ -163,8 +167,7 @@ def test_a_forced_close_releases_the_payloads(cluster):
     payload = fresh_payload()
     start = sys.getrefcount(payload)
     producer = make(cluster, **{"linger.ms": 60_000})
-    handles = [producer.produce_async(topic=topic, payload=payload) for _ in range(10)]
-    handles += producer.produce_many_async([{"topic": topic, "payload": payload}] * 10)
+    handles = through_both_paths(producer, topic, payload, 10)
     producer.close(force=True)
     assert not any(h.pending for h in handles)
     assert sys.getrefcount(payload) == start
