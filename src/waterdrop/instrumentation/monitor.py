@@ -11,47 +11,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from waterdrop.errors import Error
+from waterdrop.instrumentation.events import CLASS_EVENTS, EVENTS
 
-#: Every per-producer event, by WaterDrop's names.
-EVENTS: tuple[str, ...] = (
-    "producer.connected",
-    "producer.closing",
-    "producer.closed",
-    "producer.reload",
-    "producer.reloaded",
-    "producer.disconnecting",
-    "producer.disconnected",
-    "message.produced_async",
-    "message.produced_sync",
-    "message.acknowledged",
-    "message.purged",
-    "message.buffered",
-    "messages.produced_async",
-    "messages.produced_sync",
-    "messages.buffered",
-    "oauthbearer.token_refresh",
-    "transaction.started",
-    "transaction.committed",
-    "transaction.aborted",
-    "transaction.marked_as_consumed",
-    "transaction.finished",
-    "buffer.flushed_async",
-    "buffer.flushed_sync",
-    "buffer.purged",
-    "statistics.emitted",
-    "error.occurred",
-)
-
-#: Process-wide events on ``waterdrop.monitor``.
-CLASS_EVENTS: tuple[str, ...] = (
-    "producer.created",
-    "producer.configured",
-    "connection_pool.created",
-    "connection_pool.setup",
-    "connection_pool.shutdown",
-    "connection_pool.reload",
-    "connection_pool.reloaded",
-)
+__all__ = ["CLASS_EVENTS", "EVENTS", "Event", "EventNotRegisteredError", "Monitor"]
 
 
 class EventNotRegisteredError(Error, KeyError):
