@@ -167,6 +167,11 @@ KAFKA_DEFAULTS: dict[str, Any] = {s.name: s.default for s in KAFKA_SETTINGS}
 #: Root settings and their defaults. ``None`` means "resolved at setup" (id, logger, ...).
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 
+#: The two defaults that signatures below the producer need (the core, the clients, the CLI):
+#: read from the records above, never written again as numbers.
+DEFAULT_MAX_PAYLOAD_SIZE: int = DEFAULTS["max_payload_size"]
+DEFAULT_MAX_WAIT_TIMEOUT: int = DEFAULTS["max_wait_timeout"]
+
 
 class Config:
     """The settings object handed to a ``configure(config)`` function."""
