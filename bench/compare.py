@@ -14,7 +14,7 @@ The MockCluster (3 brokers, 3-partition topics, replication factor 3) lives in a
 own, bench/mockcluster_host.py. The C baseline is bench/c/produce_bench (build it with
 bench/c/build.sh; without it the produce_many_async-vs-C row is skipped with a note). Progress
 goes to stderr; the table (or with --json one JSON object) to stdout. The scenario code is
-shared with ``waterdrop bench --compare``: src/waterdrop/_benchmarks.py.
+shared with ``waterdrop bench --compare``: the package src/waterdrop/_bench/.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-from waterdrop import _benchmarks as B  # noqa: E402
+from waterdrop._bench import options, report as reports, scenarios  # noqa: E402
+from waterdrop._bench.settings import log  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/compare.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    B.add_compare_arguments(parser)
+    options.add_compare_arguments(parser)
     parser.add_argument("--bootstrap-servers", help="also run on this real broker "
                         "(default: $KAFKA_BOOTSTRAP_SERVERS if set)")
     parser.add_argument("--no-mock", action="store_true", help="skip the MockCluster")
@@ -49,19 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.combine:
             with open(path) as f:
                 reports.append(json.load(f))
-        report = B.combine_reports(reports)
-        print(json.dumps(report) if args.json else B.format_report(report))
+        report = reports.combine_reports(reports)
+        print(json.dumps(report) if args.json else reports.format_report(report))
         return 0
     if args.c_program is None:
         args.c_program = os.path.join(HERE, "c", "produce_bench")
-    opts = B.options_from_args(args)
+    opts = options.options_from_args(args)
     real = args.bootstrap_servers or (None if args.no_real
                                       else os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     if args.no_mock and not real:
         parser.error("--no-mock needs a real broker (--bootstrap-servers)")
     if opts["c_program"] is None:
-        B.log("note: bench/c/produce_bench is not built (bench/c/build.sh): the C row is skipped")
-    report = B.run_comparison(opts, mock=not args.no_mock, real=real,
+        log("note: bench/c/produce_bench is not built (bench/c/build.sh): the C row is skipped")
+    report = scenarios.run_comparison(opts, mock=not args.no_mock, real=real,
                               host_script=os.path.join(HERE, "mockcluster_host.py"))
     report["meta"]["command"] = " ".join(["python", "bench/compare.py", *(argv or sys.argv[1:])])
     if args.output:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(B.format_report(report))
+        print(reports.format_report(report))
     return 0
 
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+# the librdkafka settings both clients get (so only the binding differs) and the 100-byte
+# payload: the same as bench/compare.py's
+from waterdrop._bench.settings import COMMON, PAYLOAD
 from waterdrop.testing import MockCluster
 
-#: librdkafka settings both clients get, so only the binding differs.
-COMMON = {
-    "linger.ms": 5,
-    "acks": "all",
-    "queue.buffering.max.messages": 2_000_000,
-    "queue.buffering.max.kbytes": 4_000_000,
-    "socket.nagle.disable": True,   # waterdrop's default, given to both
-}
-PAYLOAD = b"x" * 100
 MESSAGES = 100_000
 TOPIC = "bench"
 

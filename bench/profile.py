@@ -8,10 +8,10 @@ per-message produce path, waterdrop vs confluent-kafka vs librdkafka's C loop.
     python bench/profile.py callgrind --cases wd-async,ck-produce --n1 20000 --n2 100000
 
 The cluster is a MockCluster in its own process (bench/mockcluster_host.py), so neither the
-profiler nor the counts see the brokers. Each case is the ``path`` role of
-waterdrop/_benchmarks.py (the C case is bench/c/produce_bench): N produces of one kind with
-linger.ms 120,000 (nothing is sent; the process leaves with _exit right after the loop), or with
-``--deliver`` linger.ms 5 and every message delivered and waited for.
+profiler nor the counts see the brokers. Each case is the ``path`` role of the harness
+(src/waterdrop/_bench/children.py; the C case is bench/c/produce_bench): N produces of one kind
+with linger.ms 120,000 (nothing is sent; the process leaves with _exit right after the loop), or
+with ``--deliver`` linger.ms 5 and every message delivered and waited for.
 
 callgrind: every case runs twice, with N1 and N2 messages; instructions per message are
 (total(N2) - total(N1)) / (N2 - N1), so start-up, imports, connecting and the warm-up cancel
@@ -33,7 +33,8 @@ from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-from waterdrop import _benchmarks as B  # noqa: E402
+from waterdrop._bench.processes import HostedMockCluster, child_command  # noqa: E402
+from waterdrop._bench.settings import PAYLOAD_SIZE, QUEUED, TOPIC, log  # noqa: E402
 
 C_PROGRAM = os.path.join(HERE, "c", "produce_bench")
 CASES = {
@@ -57,14 +58,14 @@ def case_command(case: str, bootstrap: str, n: int, deliver: bool) -> tuple[list
         if deliver:
             env["PRODUCE_BENCH_X"] = "linger.ms=5"
         else:
-            env["PRODUCE_BENCH_X"] = ",".join(f"{k}={v}" for k, v in B.QUEUED.items())
+            env["PRODUCE_BENCH_X"] = ",".join(f"{k}={v}" for k, v in QUEUED.items())
             env["PRODUCE_BENCH_EXIT_AFTER_LOOP"] = "1"
-        return [C_PROGRAM, bootstrap, B.TOPIC, str(n), str(B.PAYLOAD_SIZE), "1"], env
-    args = ["--client", client, "--api", api, "--bootstrap", bootstrap, "--topic", B.TOPIC,
+        return [C_PROGRAM, bootstrap, TOPIC, str(n), str(PAYLOAD_SIZE), "1"], env
+    args = ["--client", client, "--api", api, "--bootstrap", bootstrap, "--topic", TOPIC,
             "--messages", str(n)]
     if deliver:
         args.append("--deliver")
-    return B._child_command("path", args), env
+    return child_command("path", args), env
 
 
 _LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*?)\s*$")
@@ -135,7 +136,7 @@ def run_callgrind(args: argparse.Namespace, bootstrap: str, outdir: str) -> dict
     results = {}
     for case in args.cases:
         if case == "c" and not os.access(C_PROGRAM, os.X_OK):
-            B.log("callgrind: C program not built (bench/c/build.sh): skipped")
+            log("callgrind: C program not built (bench/c/build.sh): skipped")
             continue
         totals: dict[int, int] = {}
         funcs: dict[int, dict[str, int]] = {}
@@ -144,12 +145,12 @@ def run_callgrind(args: argparse.Namespace, bootstrap: str, outdir: str) -> dict
             out = os.path.join(outdir, f"callgrind.{case}.{'deliver' if args.deliver else 'enqueue'}.{n}")
             command, env = case_command(case, bootstrap, n, args.deliver)
             if args.reuse and os.path.exists(out):
-                B.log(f"callgrind: {case} N={n}: reusing {out}")
+                log(f"callgrind: {case} N={n}: reusing {out}")
                 totals[n], funcs[n] = annotate(out)
                 if args.inclusive:
                     incl[n] = annotate(out, inclusive=True)[1]
                 continue
-            B.log(f"callgrind: {case} N={n} ...")
+            log(f"callgrind: {case} N={n} ...")
             subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                             *command], env=env, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=7200)
@@ -182,7 +183,7 @@ def run_callgrind(args: argparse.Namespace, bootstrap: str, outdir: str) -> dict
                         incl[args.n2].get(name, 0) - incl[args.n1].get(name, 0)) / dn)
             results[case]["inclusive"] = sorted(inclusive.items(), key=lambda kv: -kv[1])[
                 : args.top]
-        B.log(f"callgrind: {case}: {per_msg:,.0f} instructions/message")
+        log(f"callgrind: {case}: {per_msg:,.0f} instructions/message")
     return results
 
 
@@ -212,7 +213,7 @@ def run_perf(args: argparse.Namespace, bootstrap: str, outdir: str) -> None:
             continue
         data = os.path.join(outdir, f"perf.{case}.data")
         command, env = case_command(case, bootstrap, args.perf_messages, True)
-        B.log(f"perf: {case} N={args.perf_messages} ...")
+        log(f"perf: {case} N={args.perf_messages} ...")
         subprocess.run(["perf", "record", "-F", str(args.frequency), "-g", "-o", data,
                         "--", *command], env=env, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown case {case!r}")
     outdir = args.outdir or tempfile.mkdtemp(prefix="waterdrop-profile-")
     os.makedirs(outdir, exist_ok=True)
-    with B.HostedMockCluster([B.TOPIC], script=os.path.join(HERE, "mockcluster_host.py")) as mc:
+    with HostedMockCluster([TOPIC], script=os.path.join(HERE, "mockcluster_host.py")) as mc:
         if args.tool == "callgrind":
             results = run_callgrind(args, mc.bootstrap_servers, outdir)
             if args.json:
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 print_callgrind(results, args.deliver)
         else:
             run_perf(args, mc.bootstrap_servers, outdir)
-    B.log(f"raw profiles in {outdir}")
+    log(f"raw profiles in {outdir}")
     return 0
 
 

@@ -9,7 +9,7 @@
  * rd_kafka_flush() at the end; every message's delivery is accounted for. Same settings as
  * the Python sides: linger.ms 5, acks all, queue.buffering.max.messages 2,000,000,
  * queue.buffering.max.kbytes 4,000,000. Extra settings: PRODUCE_BENCH_X="k=v,k=v".
- * For profilers (bench/profile.sh): PRODUCE_BENCH_EXIT_AFTER_LOOP=1 leaves with _exit(0) right
+ * For profilers (bench/profile.py): PRODUCE_BENCH_EXIT_AFTER_LOOP=1 leaves with _exit(0) right
  * after the produce loop (no flush, nothing delivered: only the enqueue path is counted).
  *
  * A warm-up message is produced and flushed before timing (connections up, metadata known).

@@ -4,7 +4,8 @@
   producer mode; every message is waited for, so "delivered" means acknowledged.
 - ``waterdrop bench``: produce N messages (sync, async or in batches, optionally throttled)
   and report throughput and delivery latency; ``--compare`` runs the side-by-side comparison
-  with confluent-kafka from ``waterdrop._benchmarks``.
+  with confluent-kafka from the harness in ``waterdrop._bench``, imported only when ``bench``
+  runs.
 
 Both run against an embedded in-process MockCluster unless ``--bootstrap-servers`` (or
 ``KAFKA_BOOTSTRAP_SERVERS``) names a real cluster. Exit codes: 0 all delivered, 1 something
@@ -48,6 +49,7 @@ from waterdrop._cli_input import (
 )
 from waterdrop._core import check_message
 from waterdrop._version import __version__
+from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT, KAFKA_DEFAULTS
 from waterdrop.errors import (
     ConfigurationInvalidError,
     Error,
@@ -55,6 +57,7 @@ from waterdrop.errors import (
     ProduceError,
     WaitTimeoutError,
 )
+from waterdrop.instrumentation import events
 from waterdrop.testing import MockCluster
 
 #: How long the first metadata request may take before the cluster counts as unreachable.
@@ -65,8 +68,8 @@ BENCH_KAFKA_DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.messages": 2_000_000,
     "queue.buffering.max.kbytes": 4_000_000,
 }
-#: waterdrop's own message.timeout.ms default (waterdrop.config.KAFKA_DEFAULTS).
-_MESSAGE_TIMEOUT_MS = 150_000
+#: waterdrop's own message.timeout.ms default.
+_MESSAGE_TIMEOUT_MS: int = KAFKA_DEFAULTS["message.timeout.ms"]
 
 
 class CliError(click.ClickException):
@@ -208,7 +211,7 @@ def _session(
         except ValueError:
             pass  # librdkafka rejects it below, with its own words
         # A wait never ends before librdkafka's own verdict on a message.
-        wait_ms = max(180_000, message_timeout + 30_000) if message_timeout else 2**31
+        wait_ms = max(DEFAULT_MAX_WAIT_TIMEOUT, message_timeout + 30_000) if message_timeout else 2**31
         try:
             producer = Producer(kafka=kafka, logger=_cli_logger(verbose), max_wait_timeout=wait_ms)
         except ConfigurationInvalidError as error:
@@ -219,7 +222,7 @@ def _session(
             if event["type"] == "librdkafka.error":
                 session.kafka_errors.append(event["error"])
 
-        producer.monitor.subscribe("error.occurred", on_error)
+        producer.monitor.subscribe(events.ERROR_OCCURRED, on_error)
         stack.callback(producer.close)
         try:
             client = producer.client
@@ -293,13 +296,6 @@ def _error_text(error: BaseException) -> str:
     code = _code(error)
     text = str(error) or type(error).__name__
     return f"{text} ({code})" if code and code not in text else text
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, int(round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 def _show_progress(no_progress: bool) -> bool:
@@ -615,6 +611,8 @@ def _bench_run(
     session: Session, progress: Progress, *, topic: str, messages: int, size: int, mode: str,
     batch: int, rate: float,
 ) -> dict[str, Any]:
+    from waterdrop._bench.stats import percentile
+
     producer = session.producer
     payload = os.urandom(size // 2 + 1).hex()[:size].encode()
     try:
@@ -715,9 +713,9 @@ def _bench_run(
         "seconds": round(elapsed, 4),
         "messages_per_second": round(delivered / elapsed) if elapsed > 0 else None,
         "mb_per_second": round(delivered * size / elapsed / 1e6, 2) if elapsed > 0 else None,
-        "latency_p50_ms": ms(_percentile(latencies, 0.50)),
-        "latency_p95_ms": ms(_percentile(latencies, 0.95)),
-        "latency_p99_ms": ms(_percentile(latencies, 0.99)),
+        "latency_p50_ms": ms(percentile(latencies, 0.50)),
+        "latency_p95_ms": ms(percentile(latencies, 0.95)),
+        "latency_p99_ms": ms(percentile(latencies, 0.99)),
         "latency_max_ms": ms(latencies[-1] if latencies else None),
     }
 
@@ -751,7 +749,8 @@ def _bench_table(result: dict[str, Any], where: str) -> Table:
 
 
 def _compare(ctx: click.Context, options: dict[str, Any]) -> None:
-    from waterdrop import _benchmarks
+    from waterdrop._bench import options as bench_options
+    from waterdrop._bench import processes, report as bench_report, scenarios, settings
 
     given = [flag for name, flag in _NOT_WITH_COMPARE.items()
              if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
@@ -771,20 +770,20 @@ def _compare(ctx: click.Context, options: dict[str, Any]) -> None:
     args = argparse.Namespace(**{name: options[name] for name in _COMPARE_ONLY},
                               messages=options["messages"])
     try:
-        opts = _benchmarks.options_from_args(args)
+        opts = bench_options.options_from_args(args)
     except SystemExit as error:
         raise click.UsageError(str(error.code), ctx) from None
     opts["batch"] = options["batch"]
-    if _benchmarks.find_c_program(options["c_program"]) is None:
-        _benchmarks.log("note: the C baseline (bench/c/produce_bench from a source checkout, or "
+    if processes.find_c_program(options["c_program"]) is None:
+        settings.log("note: the C baseline (bench/c/produce_bench from a source checkout, or "
                         "--c-program PATH) was not found: its row is skipped")
-    report = _benchmarks.run_comparison(opts, mock=True, real=options["bootstrap_servers"])
+    report = scenarios.run_comparison(opts, mock=True, real=options["bootstrap_servers"])
     report["meta"]["command"] = " ".join(["waterdrop", *sys.argv[1:]])
     if options["as_json"]:
-        click.echo(_benchmarks.format_report(report), err=True)
+        click.echo(bench_report.format_report(report), err=True)
         click.echo(json.dumps(report))
     else:
-        click.echo(_benchmarks.format_report(report))
+        click.echo(bench_report.format_report(report))
 
 
 # ------------------------------------------------------------------------------ entry point

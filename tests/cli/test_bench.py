@@ -128,3 +128,16 @@ def test_failed_messages_are_counted_and_fail_the_run():
     assert sum(report["errors"].values()) == 20
     assert all("msg_size_too_large" in reason for reason in report["errors"])
     assert "msg_size_too_large" in result.stderr
+
+
+def test_compare_options_show_the_harness_defaults():
+    # the options are declared without importing the harness (it loads only when bench
+    # runs), so their defaults and help are checked against it here
+    from waterdrop._bench.settings import DEFAULTS, QUICK, SCENARIOS
+    from waterdrop.cli import bench
+
+    params = {param.name: param for param in bench.params}
+    assert params["scenarios"].default == ",".join(SCENARIOS)
+    assert f"default {DEFAULTS['rounds']}, --quick {QUICK['rounds']}" in params["rounds"].help
+    assert f"with --compare: per round, {DEFAULTS['messages']:,}" in params["messages"].help
+    assert params["batch"].default == DEFAULTS["batch"]

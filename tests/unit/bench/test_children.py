@@ -1,32 +1,23 @@
-"""The comparison harness's memory readings (``waterdrop._benchmarks``): the RSS split by
-glibc thread arena, and the flatness child's figures and the reading its bar uses."""
+"""The harness's child roles (``waterdrop._bench.children``): the flatness child's figures and
+the reading its bar uses."""
 
 from __future__ import annotations
 
 import pytest
 
-from waterdrop import _benchmarks as bench
+from waterdrop._bench.processes import run_child
+from waterdrop._bench.settings import TOPIC
 from waterdrop.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_rss_split_adds_up_to_the_process_rss():
-    split = bench.rss_split_kib()
-    assert split is not None
-    arenas, other = split
-    rss = bench.rss_kib()[0]
-    assert arenas >= 0 and other > 0
-    # two reads a moment apart: equal but for pages touched in between
-    assert abs(arenas + other - rss) <= max(512, rss // 50)
-
-
 def test_flat_child_measures_from_the_second_unit():
     with MockCluster(brokers=1) as cluster:
-        cluster.create_topic(bench.TOPIC, partitions=3)
-        out = bench._run_child("flat", [
+        cluster.create_topic(TOPIC, partitions=3)
+        out = run_child("flat", [
             "--client", "waterdrop", "--bootstrap", cluster.bootstrap_servers,
-            "--topic", bench.TOPIC, "--unit", "20000", "--units", "3"], timeout=150)
+            "--topic", TOPIC, "--unit", "20000", "--units", "3"], timeout=150)
     assert out["failed"] == 0
     samples = out["samples_mib"]
     assert len(samples) == 3 and len(out["thread_arenas_mib"]) == 3
