@@ -211,7 +211,8 @@ def _session(
         except ValueError:
             pass  # librdkafka rejects it below, with its own words
         # A wait never ends before librdkafka's own verdict on a message.
-        wait_ms = max(DEFAULT_MAX_WAIT_TIMEOUT, message_timeout + 30_000) if message_timeout else 2**31
+        wait_ms = (max(DEFAULT_MAX_WAIT_TIMEOUT, message_timeout + 30_000) if message_timeout
+                   else 2**31)
         try:
             producer = Producer(kafka=kafka, logger=_cli_logger(verbose), max_wait_timeout=wait_ms)
         except ConfigurationInvalidError as error:

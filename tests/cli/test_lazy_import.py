@@ -19,7 +19,8 @@ _PROBE = """
 import json, sys
 from waterdrop.cli import main
 code = main(sys.argv[1:])
-loaded = sorted(m for m in sys.modules if m == "waterdrop._bench" or m.startswith("waterdrop._bench."))
+loaded = sorted(m for m in sys.modules
+                if m == "waterdrop._bench" or m.startswith("waterdrop._bench."))
 print(json.dumps({"code": code, "loaded": loaded}))
 """
 
