@@ -26,7 +26,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-from waterdrop._bench import options, report as reports, scenarios  # noqa: E402
+from waterdrop._bench import options, scenarios  # noqa: E402
+from waterdrop._bench.report import combine_reports, format_report  # noqa: E402
 from waterdrop._bench.settings import log  # noqa: E402
 
 
@@ -50,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.combine:
             with open(path) as f:
                 reports.append(json.load(f))
-        report = reports.combine_reports(reports)
-        print(json.dumps(report) if args.json else reports.format_report(report))
+        report = combine_reports(reports)
+        print(json.dumps(report) if args.json else format_report(report))
         return 0
     if args.c_program is None:
         args.c_program = os.path.join(HERE, "c", "produce_bench")
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(reports.format_report(report))
+        print(format_report(report))
     return 0
 
 

@@ -6,7 +6,7 @@ import pytest
 
 # the librdkafka settings both clients get (so only the binding differs) and the 100-byte
 # payload: the same as bench/compare.py's
-from waterdrop._bench.settings import COMMON, PAYLOAD
+from waterdrop._bench.settings import COMMON, PAYLOAD  # noqa: F401 (for the test files)
 from waterdrop.testing import MockCluster
 
 MESSAGES = 100_000
