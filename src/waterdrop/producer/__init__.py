@@ -589,30 +589,25 @@ class Producer(ProducerBase):
         """Keep a message in the internal buffer; middleware and validation run at flush."""
         if message is None:
             message = fields
-        self._ensure_active()
-        start = time.monotonic()
-        with self._buffer_lock:
-            self._messages.append(message)
-        if self.monitor.listening(ev.MESSAGE_BUFFERED):
-            self.monitor.instrument(
-                ev.MESSAGE_BUFFERED, producer_id=self.id, message=message, buffer=self.messages,
-                time=(time.monotonic() - start) * 1000.0,
-            )
+        self._add_to_buffer([message], ev.MESSAGE_BUFFERED, message=message)
         return self.messages
 
     def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Append messages to the internal buffer (validated when flushed); returns them."""
         batch = list(messages)
+        self._add_to_buffer(batch, ev.MESSAGES_BUFFERED, messages=batch)
+        return batch
+
+    def _add_to_buffer(self, batch: list[Any], event: str, **payload: Any) -> None:
         self._ensure_active()
         start = time.monotonic()
         with self._buffer_lock:
             self._messages.extend(batch)
-        if self.monitor.listening(ev.MESSAGES_BUFFERED):
+        if self.monitor.listening(event):
             self.monitor.instrument(
-                ev.MESSAGES_BUFFERED, producer_id=self.id, messages=batch, buffer=self.messages,
+                event, producer_id=self.id, **payload, buffer=self.messages,
                 time=(time.monotonic() - start) * 1000.0,
             )
-        return batch
 
     def flush_sync(self) -> list[DeliveryHandle]:
         """Send the buffer and wait for every message; return the handles."""

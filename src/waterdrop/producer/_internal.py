@@ -39,31 +39,39 @@ class ProducerInternals(Protocol):
     - transaction: ``_claim_transaction()`` / ``_release_transaction()`` around a block,
       ``_hand_transaction_to(thread)``, ``_transaction_first_handle``,
       ``_transaction_fatal_attempts``;
-    - recovery: ``_reload_after_fatal(error, attempt, policy)``.
+    - dispatch (the asyncio producer's, around its own waits): ``_check_messages(messages)``,
+      ``_enqueue(message, variant, error_type)``, ``_produce_error(message, error,
+      error_type)``, ``_batch(messages, variant, sync)`` (a ``Batch``);
+    - recovery: ``_reload_after_fatal(error, attempt, policy)``; with ``_queue_full_wait``, the
+      two waits a subclass may refuse to run where they must not block (an event loop).
     """
 
     id: str | None
     config: Any
     monitor: Any
-    _client: Any
-    _transaction_first_handle: Any
-    _transaction_fatal_attempts: int
 
     @property
     def status(self) -> Status: ...
 
+    @property
+    def current_variant(self) -> Variant | None: ...
+
+    # the client
+    _client: Any
+
+    def _get_client(self) -> Any: ...
+
+    def _ensure_active(self) -> None: ...
+
+    # the transaction
     @property
     def transactional(self) -> bool: ...
 
     @property
     def in_transaction(self) -> bool: ...
 
-    @property
-    def current_variant(self) -> Variant | None: ...
-
-    def _get_client(self) -> Any: ...
-
-    def _ensure_active(self) -> None: ...
+    _transaction_first_handle: Any
+    _transaction_fatal_attempts: int
 
     def _claim_transaction(self) -> bool: ...
 
@@ -71,15 +79,23 @@ class ProducerInternals(Protocol):
 
     def _hand_transaction_to(self, thread: int) -> None: ...
 
-    def _reload_after_fatal(
-        self, error: KafkaError, attempt: int, policy: ReloadPolicy
-    ) -> None: ...
-
+    # dispatch
     def _check_messages(self, messages: Iterable[Any]) -> None: ...
+
+    def _enqueue(self, message: Any, variant: Variant, error_type: str) -> tuple[Any, Any]: ...
 
     def _produce_error(
         self, message: Any, error: BaseException, error_type: str
     ) -> ProduceError: ...
+
+    def _batch(self, messages: list[Any], variant: Variant, sync: bool) -> Batch: ...
+
+    # recovery
+    def _queue_full_wait(self, message: Any, error: KafkaError, error_type: str) -> None: ...
+
+    def _reload_after_fatal(
+        self, error: KafkaError, attempt: int, policy: ReloadPolicy
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
