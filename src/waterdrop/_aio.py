@@ -1,14 +1,14 @@
 """Awaiting DeliveryHandles from asyncio without blocking a thread.
 
 ``await handle`` (``DeliveryHandle.__await__``) lands here. Each awaited handle gets one
-``asyncio.Future`` on the running loop and, once, the loop's *waker* as its done-callback.
-The poller thread runs the callbacks of a drained delivery batch one after the other (with the
-GIL); the waker appends each handle to the loop's ready queue and schedules **one**
-``loop.call_soon_threadsafe(drain)`` for the whole run: the loop is woken once per delivery
-batch, not once per message, and settles every future of the batch in one callback. (With a
-core that has ``DeliveryHandle._set_waker``, the poller hands the waker all of a batch's
-handles in one ``push_many`` call instead of one callback each.) A handle that is resolved
-already needs neither: it is awaited through a coroutine that returns at once.
+``asyncio.Future`` on the running loop and, once, the loop's *waker* (``_set_waker``): the
+poller thread hands the waker all of a drained delivery batch's handles in one ``push_many``
+call (with the GIL), which appends them to the loop's ready queue and schedules **one**
+``loop.call_soon_threadsafe(drain)``: the loop is woken once per delivery batch, not once per
+message, and settles every future of the batch in one callback. A handle whose waker slot is
+taken (another loop's) gets the waker's ``push`` as a done-callback instead, which schedules the
+same way. A handle that is resolved already needs neither: it is awaited through a coroutine
+that returns at once.
 
 Thread-safety: only the ready queue (a deque) and the ``scheduled`` flag cross threads. The
 poller appends then reads the flag; the loop clears the flag then empties the queue, so a
@@ -36,16 +36,11 @@ import weakref
 from collections import deque
 from typing import Any
 
-from waterdrop import _core
 from waterdrop.errors import WaitTimeoutError
 
 __all__ = ["await_handle", "wait", "wait_all"]
 
 _get_running_loop = asyncio.get_running_loop
-
-#: The core can hand a loop's handles over once per delivery batch (``_set_waker`` /
-#: ``push_many``) instead of one callback per handle; used when it has that hook.
-_BATCHED = hasattr(_core.DeliveryHandle, "_set_waker")
 
 
 class _Group:
@@ -98,31 +93,29 @@ class _LoopWaker:
         self.push = self._push  # one bound method shared by every handle (no allocation each)
 
     def _push(self, handle: Any) -> None:
-        """Runs where the handle resolves (the poller thread, once per handle in a batch)."""
+        """Runs where the handle resolves (the poller thread), for a handle the core could not
+        group with its batch (``add_done_callback``)."""
         self._ready.append(handle)
         if not self._scheduled:
-            self._scheduled = True
-            loop = self._loop()
-            if loop is None:
-                return
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is closed: nobody can be waiting on it any more
-                pass
+            self._wake()
 
     def push_many(self, handles: list[Any]) -> None:
-        """Runs where a batch resolves, with every handle of it awaited on this loop (for a
-        core that groups them: ``DeliveryHandle._set_waker``)."""
+        """Runs where a batch resolves, with every handle of it awaited on this loop (the core
+        groups them: ``DeliveryHandle._set_waker``)."""
         self._ready.extend(handles)
         if not self._scheduled:
-            self._scheduled = True
-            loop = self._loop()
-            if loop is None:
-                return
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is closed: nobody can be waiting on it any more
-                pass
+            self._wake()
+
+    def _wake(self) -> None:
+        """One drain on the loop for what is ready now and what is added until it runs."""
+        self._scheduled = True
+        loop = self._loop()
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: nobody can be waiting on it any more
+            pass
 
     def _drain(self) -> None:
         """On the loop: settle every future whose handle resolved since the last drain."""
@@ -166,7 +159,7 @@ def _register(handle: Any, entry: Any, loop: asyncio.AbstractEventLoop) -> None:
         # the entry is in place before the callback: a handle that resolves in between runs
         # the callback right here, and the drain it schedules finds the entry
         waiting[handle] = entry
-        if not (_BATCHED and handle._set_waker(waker)):
+        if not handle._set_waker(waker):
             handle.add_done_callback(waker.push)
     elif type(prior) is list:
         prior[:] = [item for item in prior if not item.done()]

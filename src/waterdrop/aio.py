@@ -38,15 +38,14 @@ from waterdrop import _aio, _core
 from waterdrop import producer as _producer_module
 from waterdrop.errors import (
     KafkaError,
-    MessageInvalidError,
     ProduceError,
-    ProduceManyError,
     ProducerTransactionalCloseAttemptError,
-    TransactionalOffsetInvalidError,
     TransactionRequiredError,
     WaitTimeoutError,
 )
+from waterdrop.instrumentation import events as ev
 from waterdrop.producer import Producer as SyncProducer
+from waterdrop.producer._internal import IDEMPOTENT, Batch, Forwarded, ReloadPolicy
 from waterdrop._core import CURRENT_VARIANT
 
 __all__ = ["Producer", "Variant", "Transaction", "wait", "wait_all"]
@@ -78,15 +77,21 @@ class _LoopSafeProducer(SyncProducer):
     Off the loop (a worker thread) it behaves exactly as ``waterdrop.Producer``.
     """
 
+    def __init__(self, created_at: str) -> None:
+        super().__init__()
+        self._created_at = created_at  # the ResourceWarning of a producer never closed names it
+
     def _queue_full_wait(self, message: Any, error: KafkaError, error_type: str) -> None:
         if _get_running_loop() is not None:
             raise _WouldBlock(error)
         super()._queue_full_wait(message, error, error_type)
 
-    def _reload_after_fatal(self, error: KafkaError, attempt: int) -> None:
+    def _reload_after_fatal(
+        self, error: KafkaError, attempt: int, policy: ReloadPolicy = IDEMPOTENT
+    ) -> None:
         if _get_running_loop() is not None:
             raise _WouldBlock(error)
-        super()._reload_after_fatal(error, attempt)
+        super()._reload_after_fatal(error, attempt, policy)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,15 +262,10 @@ class _Dispatch:
 
     def _stand_ins(self, messages: list[Any]) -> list[Any]:
         """Pending handles for messages handed to a thread (validated here when possible)."""
-        sync = self._aio._sync
-        check = not sync._middleware_steps
         wait_ms = int(self._sync_variant().max_wait_timeout)
+        self._aio._sync._check_messages(messages)
         stand_ins = []
         for message in messages:
-            if check:
-                errors = _core.check_message(message, sync._max_payload)
-                if errors:
-                    raise MessageInvalidError(errors)
             if isinstance(message, Mapping):
                 topic, label = message.get("topic"), message.get("label")
             else:
@@ -406,27 +406,24 @@ class _Dispatch:
 
     def _many(self, messages: Iterable[Mapping[str, Any]], sync: bool) -> Any:
         """``waterdrop.Producer._produce_many`` with the dispatch on the loop and the wait
-        awaited: the handles (async), or a coroutine of them (sync)."""
-        method = "produce_many_sync" if sync else "produce_many_async"
+        awaited: the handles (async), or a coroutine of them (sync). The sync producer's
+        ``Batch`` does the rest; what cannot be enqueued without waiting goes to a thread."""
         owner = self._aio
         producer = owner._sync
         batch = messages if type(messages) is list else list(messages)
         variant = self._sync_variant()
         token = CURRENT_VARIANT.set(self._variant) if self._variant is not None else None
         try:
-            if producer._middleware:
-                batch = producer._middleware.run_many([dict(m) for m in batch])
-            start = time.monotonic()
+            many = producer._batch(batch, variant, sync)
             dispatched: list[Any] = []
-            rest: list[Any] = batch
+            rest: list[Any] = many.messages
             handles: list[Any] | None = None
             error: BaseException | None = None
             if not self._must_hand_off():
                 try:
-                    handles = producer._dispatch_many(
-                        producer._client, batch, variant, method, dispatched)
+                    handles = many.dispatch(producer._client, many.messages, dispatched)
                 except _WouldBlock:
-                    rest = batch[len(dispatched):]
+                    rest = many.messages[len(dispatched):]
                 except _FLOW_ERRORS as flow_error:
                     error = flow_error
         finally:
@@ -436,49 +433,41 @@ class _Dispatch:
         def in_thread() -> list[Any]:
             more: list[Any] = []
             try:
-                sent: list[Any] = producer._dispatch_many(
-                    producer._get_client(), rest, variant, method, more)
-                return sent
+                return many.dispatch(producer._get_client(), rest, more)
             except BaseException as failure:
                 failure.dispatched = more  # type: ignore[attr-defined]
                 if not sync and isinstance(failure, _FLOW_ERRORS):
                     # nobody awaits this call: report it as the sync producer would have
-                    self._many_error(batch, dispatched + more, failure, method)
+                    many.failed(dispatched + more, failure)
                 raise
 
         if not sync:
             if error is not None:
-                raise self._many_error(batch, dispatched, error, method)
+                raise many.failed(dispatched, error)
             if handles is None:
                 handles = dispatched + self._handoff_many(owner._handoff, rest, in_thread)
-            self._mark_first(handles)
-            if producer.monitor.listening("messages.produced_async"):
-                producer.monitor.instrument(
-                    "messages.produced_async", producer_id=producer.id, messages=batch,
-                    handles=handles, time=(time.monotonic() - start) * 1000.0,
-                )
+            many.sent(handles)
+            many.produced(handles)
             return handles
-        return self._many_sync(batch, dispatched, rest, handles, error, in_thread, variant,
-                               start, method)
+        return self._many_sync(many, dispatched, handles, error, in_thread)
 
     async def _many_sync(
-        self, batch: list[Any], dispatched: list[Any], rest: list[Any], handles: Any,
-        error: BaseException | None, in_thread: Callable[[], list[Any]], variant: Any,
-        start: float, method: str,
+        self, many: Batch, dispatched: list[Any], handles: list[Any] | None,
+        error: BaseException | None, in_thread: Callable[[], list[Any]],
     ) -> list[Any]:
-        owner = self._aio
-        producer = owner._sync
+        wait_ms = many.variant.max_wait_timeout
         if error is None and handles is None:
             try:
-                handles = dispatched + await owner._handoff.call(self._scoped(in_thread))
+                handles = dispatched + await self._aio._handoff.call(self._scoped(in_thread))
             except _FLOW_ERRORS as flow_error:
                 error = flow_error
                 dispatched = dispatched + list(getattr(flow_error, "dispatched", ()))
         if error is None:
+            assert handles is not None
             dispatched = handles
-            self._mark_first(handles)
+            many.sent(handles)
             try:
-                await _aio.wait_all(handles, variant.max_wait_timeout)
+                await _aio.wait_all(handles, wait_ms)
                 for handle in handles:
                     if handle.error is not None:
                         raise handle.error
@@ -487,32 +476,13 @@ class _Dispatch:
         if error is not None:
             if dispatched:
                 try:
-                    await _aio.wait_all(dispatched, variant.max_wait_timeout)
+                    await _aio.wait_all(dispatched, wait_ms)
                 except WaitTimeoutError:
                     pass
-            raise self._many_error(batch, dispatched, error, method)
-        if producer.monitor.listening("messages.produced_sync"):
-            producer.monitor.instrument(
-                "messages.produced_sync", producer_id=producer.id, messages=batch,
-                handles=handles, time=(time.monotonic() - start) * 1000.0,
-            )
-        return handles  # type: ignore[no-any-return]
-
-    def _mark_first(self, handles: list[Any]) -> None:
-        producer = self._aio._sync
-        if producer._transactional and handles and producer._transaction_first_handle is None:
-            producer._transaction_first_handle = handles[0]
-
-    def _many_error(
-        self, batch: list[Any], dispatched: list[Any], error: BaseException, method: str
-    ) -> ProduceManyError:
-        producer = self._aio._sync
-        wrapped = ProduceManyError(dispatched, repr(error), cause=error)
-        producer.monitor.instrument(
-            "error.occurred", producer_id=producer.id, messages=batch, dispatched=dispatched,
-            error=wrapped, type=f"messages.{method}",
-        )
-        return wrapped
+            raise many.failed(dispatched, error)
+        assert handles is not None
+        many.produced(handles)
+        return handles
 
     # --- tombstones ------------------------------------------------------------------------------
 
@@ -576,9 +546,8 @@ class Producer(_Dispatch):
         self._aio = self
         self._variant = None
         self._executor = executor
-        self._sync = _LoopSafeProducer()
-        frame = sys._getframe(1)  # the ResourceWarning of a producer never closed names this
-        self._sync._created_at = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = sys._getframe(1)
+        self._sync = _LoopSafeProducer(f"{frame.f_code.co_filename}:{frame.f_lineno}")
         self._transactional = False
         self._handoff = _Handoff("waterdrop-aio-handoff")
         self._solo_handoff = _Handoff("waterdrop-aio-transactions")
@@ -601,51 +570,22 @@ class Producer(_Dispatch):
         """The wrapped ``waterdrop.Producer`` (for code that runs in threads)."""
         return self._sync
 
-    @property
-    def id(self) -> str | None:
-        return self._sync.id
-
-    @property
-    def config(self) -> Any:
-        return self._sync.config
-
-    @property
-    def monitor(self) -> Any:
-        return self._sync.monitor
-
-    @property
-    def tags(self) -> Any:
-        return self._sync.tags
-
-    @property
-    def status(self) -> Any:
-        return self._sync.status
-
-    @property
-    def middleware(self) -> Any:
-        return self._sync.middleware
-
-    @property
-    def messages(self) -> tuple[Any, ...]:
-        return self._sync.messages
-
-    @property
-    def transactional(self) -> bool:
-        return self._sync.transactional
-
-    @property
-    def idempotent(self) -> bool:
-        return self._sync.idempotent
+    id = Forwarded[str | None]("_sync")
+    config = Forwarded[Any]("_sync")
+    monitor = Forwarded[Any]("_sync")
+    tags = Forwarded[Any]("_sync")
+    status = Forwarded[Any]("_sync")
+    middleware = Forwarded[Any]("_sync")
+    messages = Forwarded[tuple[Any, ...]]("_sync")
+    transactional = Forwarded[bool]("_sync")
+    idempotent = Forwarded[bool]("_sync")
 
     @property
     def in_transaction(self) -> bool:
         """True inside this task's ``async with producer.transaction():``."""
         return self._tx_task is not None and self._tx_task is _current_task()
 
-    @property
-    def queue_size(self) -> int:
-        return self._sync.queue_size
-
+    queue_size = Forwarded[int]("_sync")
     queue_length = queue_size
 
     def purge(self) -> None:
@@ -732,27 +672,10 @@ class Producer(_Dispatch):
         if not self.in_transaction:
             raise TransactionRequiredError(
                 f"{producer.id}: transaction_mark_as_consumed needs a transaction")
-        group, topic, partition, offset = transactions._offset_arguments(consumer, message)
-        if offset_metadata is not None and not isinstance(offset_metadata, str):
-            raise TransactionalOffsetInvalidError({"offset_metadata": "must be string or nil"})
+        command = transactions.store_offset(producer, consumer, message, offset_metadata)
         start = time.monotonic()
-        client = producer._client
-        timeout = int(self._sync_variant().max_wait_timeout)
-
-        def send() -> None:
-            transactions._command(
-                producer, "store_offset",
-                lambda: client.send_offsets_to_transaction(
-                    [(topic, partition, offset + 1, offset_metadata)], group, timeout),
-                "",
-            )
-
-        await self._in_tx_thread(send)
-        if producer.monitor.listening("transaction.marked_as_consumed"):
-            producer.monitor.instrument(
-                "transaction.marked_as_consumed", producer_id=producer.id, message=message,
-                offset_metadata=offset_metadata, time=(time.monotonic() - start) * 1000.0,
-            )
+        await self._in_tx_thread(command)
+        transactions.marked_as_consumed(producer, message, offset_metadata, start)
 
     def _in_tx_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Transaction commands run on one thread: it holds the producer's transaction lock
@@ -778,13 +701,8 @@ class Variant(_Dispatch):
     def producer(self) -> Producer:
         return self._aio
 
-    @property
-    def topic_config(self) -> dict[str, Any]:
-        return self._variant.topic_config  # type: ignore[no-any-return]
-
-    @property
-    def max_wait_timeout(self) -> int:
-        return self._variant.max_wait_timeout  # type: ignore[no-any-return]
+    topic_config = Forwarded[dict[str, Any]]("_variant")
+    max_wait_timeout = Forwarded[int]("_variant")
 
     def transaction(self) -> Transaction:
         if not self._aio._sync.transactional:
@@ -844,7 +762,7 @@ class Transaction:
         """On the transaction thread: take the producer's lock, begin; then hand ownership
         to the loop's thread, where this task's dispatches run."""
         self._inner.__enter__()
-        self._producer._sync._transaction_owner = self._loop_thread
+        self._producer._sync._hand_transaction_to(self._loop_thread)
         self._begun = True
 
     def _end_if_begun(self, error: BaseException) -> None:
@@ -879,7 +797,7 @@ class Transaction:
         return bool(await asyncio.shield(future))
 
     def __repr__(self) -> str:
-        return f"<waterdrop.aio.Transaction of {self._producer._sync.id!r}>"
+        return f"<waterdrop.aio.Transaction of {self._producer.id!r}>"
 
 
 _ = _producer_module  # imported for its side effects (fork and exit hooks)

@@ -184,7 +184,7 @@ class Config:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in DEFAULTS and name != "oauth":
-            from waterdrop.contracts.messages import CONFIG
+            from waterdrop.contracts.wording import CONFIG
             from waterdrop.errors import ConfigurationInvalidError
 
             raise ConfigurationInvalidError({name: CONFIG["unknown_setting"]})

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from waterdrop.errors import ConnectionPoolClosedError, ConnectionPoolTimeoutError
+from waterdrop.instrumentation import events as ev
 from waterdrop.instrumentation.global_monitor import monitor as _class_monitor
 from waterdrop.producer import Producer
 
@@ -140,7 +141,7 @@ class ConnectionPool:
         self._with_index = _takes_index(configure)
         self._init_state()
         _POOLS.add(self)
-        _class_monitor.instrument("connection_pool.created", pool=self, size=size, timeout=timeout)
+        _class_monitor.instrument(ev.CONNECTION_POOL_CREATED, pool=self, size=size, timeout=timeout)
 
     def _init_state(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -328,7 +329,7 @@ class ConnectionPool:
             self._cond.notify_all()
         _POOLS.discard(self)
         self._close_all(idle, force)
-        _class_monitor.instrument("connection_pool.shutdown", pool=self)
+        _class_monitor.instrument(ev.CONNECTION_POOL_SHUTDOWN, pool=self)
 
     close = shutdown
 
@@ -345,7 +346,7 @@ class ConnectionPool:
             idle = self._take_idle()
             self._cond.notify_all()
         self._close_all(idle, False)
-        _class_monitor.instrument("connection_pool.reloaded", pool=self)
+        _class_monitor.instrument(ev.CONNECTION_POOL_RELOADED, pool=self)
 
     def _close_all(self, slots: list[_Slot], force: bool) -> None:
         first: BaseException | None = None
@@ -407,7 +408,7 @@ def setup(
         old, _GLOBAL[0] = _GLOBAL[0], new
     if old is not None and old is not new:
         old.shutdown()
-    _class_monitor.instrument("connection_pool.setup", pool=new, size=size, timeout=timeout)
+    _class_monitor.instrument(ev.CONNECTION_POOL_SETUP, pool=new, size=size, timeout=timeout)
     return new
 
 
@@ -472,7 +473,7 @@ def reload() -> None:
     if current is None:
         return
     current.reload()
-    _class_monitor.instrument("connection_pool.reload", pool=current)
+    _class_monitor.instrument(ev.CONNECTION_POOL_RELOAD, pool=current)
 
 
 # --- fork ----------------------------------------------------------------------------------------

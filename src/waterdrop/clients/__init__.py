@@ -10,7 +10,9 @@ from collections import defaultdict
 from typing import Any
 
 from waterdrop import _core
+from waterdrop.config import DEFAULT_MAX_PAYLOAD_SIZE
 from waterdrop.errors import MessageInvalidError
+from waterdrop.instrumentation import events as ev
 
 __all__ = ["Rdkafka", "Dummy", "Buffered"]
 
@@ -28,7 +30,7 @@ class Rdkafka:
     def __new__(cls, producer: Any) -> Any:  # type: ignore[misc]
         config = producer.config
         monitor = producer.monitor
-        statistics = monitor.listening("statistics.emitted")
+        statistics = monitor.listening(ev.STATISTICS_EMITTED)
         kafka = {k: _core.conf_value(v) for k, v in config.kafka.items()}
         if kafka.get("statistics.interval.ms") == "0":
             statistics = False
@@ -39,7 +41,7 @@ class Rdkafka:
         listener = config.oauth.token_provider_listener
         if listener:
             monitor.subscribe(listener)
-        oauth = monitor.listening("oauthbearer.token_refresh")
+        oauth = monitor.listening(ev.OAUTHBEARER_TOKEN_REFRESH)
         client = _core.Client(
             kafka, int(config.max_wait_timeout), name=producer.id, statistics=statistics,
             oauth=oauth, start=False,
@@ -68,7 +70,7 @@ def _wire(client: Any, producer: Any) -> None:
 
     def on_error(error: Any) -> None:
         monitor.instrument(
-            "error.occurred", caller=owner(), error=error, producer_id=producer_id,
+            ev.ERROR_OCCURRED, caller=owner(), error=error, producer_id=producer_id,
             type="librdkafka.error",
         )
 
@@ -80,17 +82,17 @@ def _wire(client: Any, producer: Any) -> None:
     def on_stats(raw: str) -> None:
         statistics = json.loads(raw)
         _refresh_partition_counts(client, statistics)
-        if monitor.listening("statistics.emitted"):
+        if monitor.listening(ev.STATISTICS_EMITTED):
             if decorator is not None:
                 statistics = decorator(statistics)
             monitor.instrument(
-                "statistics.emitted", producer_id=producer_id, statistics=statistics
+                ev.STATISTICS_EMITTED, producer_id=producer_id, statistics=statistics
             )
 
     def on_deliveries(handles: list[Any]) -> None:
-        acked = monitor.listening("message.acknowledged")
-        failed = monitor.listening("error.occurred")
-        purged = monitor.listening("message.purged")
+        acked = monitor.listening(ev.MESSAGE_ACKNOWLEDGED)
+        failed = monitor.listening(ev.ERROR_OCCURRED)
+        purged = monitor.listening(ev.MESSAGE_PURGED)
         if not (acked or failed or purged):
             return
         caller = owner()
@@ -101,15 +103,15 @@ def _wire(client: Any, producer: Any) -> None:
                 if error is None:
                     if acked:
                         monitor.instrument(
-                            "message.acknowledged", caller=caller, producer_id=producer_id,
+                            ev.MESSAGE_ACKNOWLEDGED, caller=caller, producer_id=producer_id,
                             offset=report.offset, partition=report.partition,
                             topic=report.topic_name, delivery_report=report, label=report.label,
                         )
                     continue
                 if transactional and error.code in _PURGE_CODES:
-                    event = "message.purged" if purged else None
+                    event = ev.MESSAGE_PURGED if purged else None
                 else:
-                    event = "error.occurred" if failed else None
+                    event = ev.ERROR_OCCURRED if failed else None
                 if event is not None:
                     monitor.instrument(
                         event, caller=caller, error=error, producer_id=producer_id,
@@ -122,13 +124,13 @@ def _wire(client: Any, producer: Any) -> None:
 
     def on_callback_error(kind: str, error: BaseException) -> None:
         monitor.instrument(
-            "error.occurred", caller=owner(), error=error, producer_id=producer_id,
+            ev.ERROR_OCCURRED, caller=owner(), error=error, producer_id=producer_id,
             type=f"callbacks.{kind}.error",
         )
 
     def on_oauth_refresh(_config: str) -> None:
         caller = owner()
-        monitor.instrument("oauthbearer.token_refresh", bearer=caller, caller=caller)
+        monitor.instrument(ev.OAUTHBEARER_TOKEN_REFRESH, bearer=caller, caller=caller)
 
     client.on_oauth_refresh = on_oauth_refresh
     client.on_error = on_error
@@ -181,12 +183,12 @@ class Dummy:
             raise MessageInvalidError(errors)
         return message
 
-    def produce(self, message: Any, max_payload_size: int = 1_000_012, conf_key: Any = None,
+    def produce(self, message: Any, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE, conf_key: Any = None,
                 max_wait_ms: int = -1) -> Any:
         message = self._validated(message, max_payload_size)
         return self._ack(message, max_wait_ms)
 
-    def produce_many(self, messages: list[Any], max_payload_size: int = 1_000_012,
+    def produce_many(self, messages: list[Any], max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
                      conf_key: Any = None, max_wait_ms: int = -1) -> list[Any]:
         batch = [self._validated(m, max_payload_size) for m in messages]
         return [self._ack(m, max_wait_ms) for m in batch]

@@ -6,7 +6,7 @@ import math
 from numbers import Real
 from typing import Any
 
-from waterdrop.contracts.messages import CONFIG
+from waterdrop.contracts.wording import CONFIG
 from waterdrop.errors import ConfigurationInvalidError
 
 _BOOLS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from waterdrop.contracts.config import _is_number, c_string
-from waterdrop.contracts.messages import VARIANT
+from waterdrop.contracts.wording import VARIANT
 from waterdrop.errors import VariantInvalidError
 
 #: librdkafka settings a variant may set: the per-topic ones WaterDrop allows.

@@ -7,6 +7,8 @@ import time
 import weakref
 from typing import Any
 
+from waterdrop.instrumentation import events as ev
+
 
 class IdleDisconnectorListener:
     """Watches ``txmsgs`` in ``statistics.emitted``; when it has not moved for
@@ -40,6 +42,6 @@ class IdleDisconnectorListener:
             producer.disconnect()
         except Exception as error:  # noqa: BLE001 - reported, never raised on a thread
             producer.monitor.instrument(
-                "error.occurred", producer_id=producer.id, error=error,
+                ev.ERROR_OCCURRED, producer_id=producer.id, error=error,
                 type="producer.disconnect.error",
             )

@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
+
+
+def _says(text: str, messages: bool = False) -> Callable[[LoggerListener, Any], None]:
+    """A handler that logs ``text`` at info level (with ``took N ms`` when the event is timed);
+    with ``messages``, ``{count}`` in it is the number of the event's messages, which are
+    logged at debug level."""
+
+    def handler(self: LoggerListener, event: Any) -> None:
+        if not messages:
+            self._info(event, text)
+            return
+        batch = event["messages"]
+        self._info(event, text.format(count=len(batch)))
+        self._debug(event, batch)
+
+    return handler
 
 
 class LoggerListener:
@@ -53,35 +70,18 @@ class LoggerListener:
         self._info(event, f"Buffering of a message to '{event['message'].get('topic')}' topic")
         self._debug(event, event["message"])
 
-    def on_messages_buffered(self, event: Any) -> None:
-        self._info(event, f"Buffering of {len(event['messages'])} messages")
-        self._debug(event, event["messages"])
+    on_messages_buffered = _says("Buffering of {count} messages", messages=True)
+    on_buffer_flushed_async = _says(
+        "Async flushing of {count} messages from the buffer", messages=True
+    )
+    on_buffer_flushed_sync = _says("Sync flushing of {count} messages from the buffer", messages=True)
 
-    def on_buffer_flushed_async(self, event: Any) -> None:
-        self._info(event, f"Async flushing of {len(event['messages'])} messages from the buffer")
-        self._debug(event, event["messages"])
-
-    def on_buffer_flushed_sync(self, event: Any) -> None:
-        self._info(event, f"Sync flushing of {len(event['messages'])} messages from the buffer")
-        self._debug(event, event["messages"])
-
-    def on_buffer_purged(self, event: Any) -> None:
-        self._info(event, "Successfully purging buffer")
-
-    def on_producer_closing(self, event: Any) -> None:
-        self._info(event, "Closing producer")
-
-    def on_producer_closed(self, event: Any) -> None:
-        self._info(event, "Closing producer")
-
-    def on_producer_disconnecting(self, event: Any) -> None:
-        self._info(event, "Disconnecting producer")
-
-    def on_producer_disconnected(self, event: Any) -> None:
-        self._info(event, "Disconnected producer")
-
-    def on_producer_reloaded(self, event: Any) -> None:
-        self._info(event, "Producer successfully reloaded")
+    on_buffer_purged = _says("Successfully purging buffer")
+    on_producer_closing = _says("Closing producer")
+    on_producer_closed = _says("Closing producer")
+    on_producer_disconnecting = _says("Disconnecting producer")
+    on_producer_disconnected = _says("Disconnected producer")
+    on_producer_reloaded = _says("Producer successfully reloaded")
 
     def on_error_occurred(self, event: Any) -> None:
         self.logger.error(
@@ -89,14 +89,9 @@ class LoggerListener:
             event.payload.get("producer_id"), event.payload.get("error"), event.payload.get("type"),
         )
 
-    def on_transaction_started(self, event: Any) -> None:
-        self._info(event, "Starting transaction")
-
-    def on_transaction_aborted(self, event: Any) -> None:
-        self._info(event, "Aborting transaction")
-
-    def on_transaction_committed(self, event: Any) -> None:
-        self._info(event, "Committing transaction")
+    on_transaction_started = _says("Starting transaction")
+    on_transaction_aborted = _says("Aborting transaction")
+    on_transaction_committed = _says("Committing transaction")
 
     def on_transaction_marked_as_consumed(self, event: Any) -> None:
         message = event["message"]
@@ -104,8 +99,7 @@ class LoggerListener:
         self._info(event, f"Marking message with offset {offset} on {topic}-{partition} as "
                           "consumed in a transaction")
 
-    def on_transaction_finished(self, event: Any) -> None:
-        self._info(event, "Processing transaction")
+    on_transaction_finished = _says("Processing transaction")
 
 
 def _position(message: Any) -> tuple[Any, Any, Any]:

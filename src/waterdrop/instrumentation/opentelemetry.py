@@ -38,15 +38,14 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from waterdrop.instrumentation._extras import missing_extra
+
 try:
     from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "waterdrop.instrumentation.opentelemetry needs opentelemetry-api: "
-        "pip install 'waterdrop[otel]'"
-    ) from error
+    raise missing_extra(__name__, "opentelemetry-api", "otel") from error
 
 from waterdrop._version import __version__
 

@@ -27,14 +27,13 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from waterdrop.instrumentation._extras import missing_extra
+
 try:
     import prometheus_client
     from prometheus_client import Counter, Gauge, Histogram
 except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "waterdrop.instrumentation.prometheus needs prometheus-client: "
-        "pip install 'waterdrop[prometheus]'"
-    ) from error
+    raise missing_extra(__name__, "prometheus-client", "prometheus") from error
 
 __all__ = ["PrometheusListener"]
 

@@ -17,7 +17,7 @@ from waterdrop import _core
 from waterdrop._core import DeliveryHandle, DeliveryReport, ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
-from waterdrop.contracts.messages import TOMBSTONE
+from waterdrop.contracts.wording import TOMBSTONE
 from waterdrop.errors import (
     KafkaError,
     MessageInvalidError,
@@ -30,7 +30,9 @@ from waterdrop.errors import (
     StatusInvalidError,
     WaitTimeoutError,
 )
+from waterdrop.instrumentation import events as ev
 from waterdrop.instrumentation.monitor import Monitor
+from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
 
@@ -85,9 +87,7 @@ class Producer(ProducerBase):
         self._status = Status.INITIAL
         self._client: Any = None
         self._client_pid = 0
-        self._transaction_owner = None
-        self._max_payload = 1_000_012
-        self._max_wait = 180_000
+        self._max_payload = _config.DEFAULT_MAX_PAYLOAD_SIZE
         self._middleware: Any = None
         self._middleware_steps: list[Any] = []
         self._default_variant: Variant | None = None
@@ -104,7 +104,7 @@ class Producer(ProducerBase):
         self._created_at = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         from waterdrop.instrumentation.global_monitor import monitor as class_monitor
 
-        class_monitor.instrument("producer.created", producer=self, producer_id=None)
+        class_monitor.instrument(ev.PRODUCER_CREATED, producer=self, producer_id=None)
         if configure is not None or settings:
             self.setup(configure, **settings)
 
@@ -143,7 +143,6 @@ class Producer(ProducerBase):
         self._middleware = config.middleware
         self._middleware_steps = getattr(config.middleware, "steps", [config.middleware])
         self._max_payload = int(config.max_payload_size)
-        self._max_wait = int(config.max_wait_timeout)
         self._default_variant = Variant(self, default=True)
         self._transactional = "transactional.id" in config.kafka
         if config.idle_disconnect_timeout:
@@ -157,7 +156,7 @@ class Producer(ProducerBase):
         from waterdrop.instrumentation.global_monitor import monitor as class_monitor
 
         class_monitor.instrument(
-            "producer.configured", producer=self, producer_id=self.id, config=config
+            ev.PRODUCER_CONFIGURED, producer=self, producer_id=self.id, config=config
         )
         return self
 
@@ -285,7 +284,7 @@ class Producer(ProducerBase):
             self._client_pid = _PID[0]
             if self._status is not Status.CLOSING:
                 self._status = Status.CONNECTED
-            self.monitor.instrument("producer.connected", producer_id=self.id)
+            self.monitor.instrument(ev.PRODUCER_CONNECTED, producer_id=self.id)
             return client
 
     def _closing_here(self) -> bool:
@@ -299,13 +298,14 @@ class Producer(ProducerBase):
 
     def _produce_async_in_transaction(self, message: Any) -> Any:
         """A transactional producer's dispatch outside a block: its own transaction."""
-        self._validate_before_transaction([message])
+        self._check_messages([message])
         with self.transaction():
             return self.produce_async(message)
 
-    def _validate_before_transaction(self, messages: list[Any]) -> None:
-        """Refuse an invalid message before a transaction is opened for it (as WaterDrop,
-        which validates first). With middleware, validation runs after it, inside."""
+    def _check_messages(self, messages: Iterable[Any]) -> None:
+        """Refuse an invalid message before anything is done for it (a transaction opened, a
+        thread handed the dispatch), as WaterDrop validates first. With middleware, validation
+        runs after the middleware, at dispatch."""
         if self._middleware_steps:
             return
         for message in messages:
@@ -321,7 +321,7 @@ class Producer(ProducerBase):
             raise ProducerNotConfiguredError(self.id)
         start = time.monotonic()
         if self._transactional and self._transaction_owner != threading.get_ident():
-            self._validate_before_transaction([message])
+            self._check_messages([message])
             with self.transaction():
                 message, handle = self._enqueue(message, variant, "message.produce_sync")
         else:
@@ -373,11 +373,9 @@ class Producer(ProducerBase):
                     if now >= deadline:
                         raise self._produce_error(message, error, error_type) from error
                     self._queue_full_wait(message, error, error_type)
-                elif self._idempotent_reloadable(error):
+                elif self._idempotent_reloadable(error, attempts + 1):
                     attempts += 1
-                    if attempts > self.config.max_attempts_on_idempotent_fatal_error:
-                        raise self._produce_error(message, error, error_type) from error
-                    self._reload_after_fatal(error, attempts)
+                    self._reload_after_fatal(error, attempts, IDEMPOTENT)
                 else:
                     raise self._produce_error(message, error, error_type) from error
             else:
@@ -398,26 +396,22 @@ class Producer(ProducerBase):
         return self._produce_many(messages, True)
 
     def _produce_many(self, messages: Iterable[Mapping[str, Any]], sync: bool) -> list[Any]:
-        method = "produce_many_sync" if sync else "produce_many_async"
         batch = messages if type(messages) is list else list(messages)
         variant = self.current_variant
         if variant is None:
             raise ProducerNotConfiguredError(self.id)
         client = self._get_client()
-        if self._middleware:
-            batch = self._middleware.run_many([dict(m) for m in batch])
-        start = time.monotonic()
+        many = self._batch(batch, variant, sync)
         dispatched: list[Any] = []
         try:
             if self._transactional and self._transaction_owner != threading.get_ident():
-                self._validate_before_transaction(batch)
+                self._check_messages(many.messages)
                 with self.transaction():
-                    handles = self._dispatch_many(client, batch, variant, method, dispatched)
+                    handles = many.dispatch(client, many.messages, dispatched)
             else:
-                handles = self._dispatch_many(client, batch, variant, method, dispatched)
+                handles = many.dispatch(client, many.messages, dispatched)
             dispatched = handles
-            if self._transactional and handles and self._transaction_first_handle is None:
-                self._transaction_first_handle = handles[0]
+            many.sent(handles)
             if sync:
                 for handle in handles:
                     handle.wait(variant.max_wait_timeout, True)
@@ -428,26 +422,14 @@ class Producer(ProducerBase):
                         handle.wait(variant.max_wait_timeout, False)
                     except WaitTimeoutError:
                         pass
-            wrapped = ProduceManyError(dispatched, repr(error), cause=error)
-            self.monitor.instrument(
-                "error.occurred",
-                producer_id=self.id,
-                messages=batch,
-                dispatched=dispatched,
-                error=wrapped,
-                type=f"messages.{method}",
-            )
-            raise wrapped from error
-        event = "messages.produced_sync" if sync else "messages.produced_async"
-        if self.monitor.listening(event):
-            self.monitor.instrument(
-                event,
-                producer_id=self.id,
-                messages=batch,
-                handles=handles,
-                time=(time.monotonic() - start) * 1000.0,
-            )
+            raise many.failed(dispatched, error) from error
+        many.produced(handles)
         return handles
+
+    def _batch(self, messages: list[Any], variant: Variant, sync: bool) -> Batch:
+        """One ``produce_many_*`` call (middleware run over ``messages``): its dispatch and the
+        policy around it, for this producer's wait or the asyncio producer's."""
+        return Batch(self, messages, variant, sync)
 
     def _dispatch_many(
         self, client: Any, batch: list[Any], variant: Variant, method: str, dispatched: list[Any]
@@ -477,11 +459,9 @@ class Producer(ProducerBase):
                         raise
                     self._queue_full_wait(remaining[0], error, f"message.{method}")
                     continue
-                if self._idempotent_reloadable(error):
+                if self._idempotent_reloadable(error, attempts + 1):
                     attempts += 1
-                    if attempts > self.config.max_attempts_on_idempotent_fatal_error:
-                        raise
-                    self._reload_after_fatal(error, attempts)
+                    self._reload_after_fatal(error, attempts, IDEMPOTENT)
                     client = self._get_client()
                     continue
                 raise
@@ -491,9 +471,9 @@ class Producer(ProducerBase):
             return dispatched
 
     def _queue_full_wait(self, message: Any, error: KafkaError, error_type: str) -> None:
-        if self.config.instrument_on_wait_queue_full and self.monitor.listening("error.occurred"):
+        if self.config.instrument_on_wait_queue_full and self.monitor.listening(ev.ERROR_OCCURRED):
             self.monitor.instrument(
-                "error.occurred",
+                ev.ERROR_OCCURRED,
                 producer_id=self.id,
                 message=message,
                 error=ProduceError(repr(error), cause=error),
@@ -505,51 +485,62 @@ class Producer(ProducerBase):
     def _produce_error(self, message: Any, error: BaseException, error_type: str) -> ProduceError:
         wrapped = ProduceError(repr(error), cause=error)
         self.monitor.instrument(
-            "error.occurred", producer_id=self.id, message=message, error=wrapped, type=error_type
+            ev.ERROR_OCCURRED, producer_id=self.id, message=message, error=wrapped, type=error_type
         )
         return wrapped
 
     # --- idempotent fatal-error recovery ----------------------------------------------------------
 
-    def _idempotent_reloadable(self, error: KafkaError) -> bool:
-        config = self.config
+    def _idempotent_reloadable(self, error: KafkaError, attempt: int) -> bool:
         return bool(
             error.fatal
-            and config.reload_on_idempotent_fatal_error
             and self.idempotent
             and not self.transactional
-            and error.code not in config.non_reloadable_errors
             and not self._closing_here()
+            and IDEMPOTENT.allows(self.config, error, attempt)
         )
 
-    def _reload_after_fatal(self, error: KafkaError, attempt: int) -> None:
-        """Rebuild the client after a fatal error, then back off (WaterDrop's reload!)."""
-        self.monitor.instrument(
-            "error.occurred",
-            producer_id=self.id,
-            error=error,
-            type="librdkafka.idempotent_fatal_error",
-            attempt=attempt,
-        )
+    def _reload_after_fatal(
+        self, error: KafkaError, attempt: int, policy: ReloadPolicy = IDEMPOTENT
+    ) -> None:
+        """Rebuild the client after a fatal error, then back off (WaterDrop's ``reload!``).
+
+        The one implementation for both policies (``IDEMPOTENT`` from a dispatch,
+        ``TRANSACTION`` after a transaction ended on a librdkafka error): the caller decided
+        that ``attempt`` is allowed. ``producer.reload`` / ``producer.reloaded`` (with
+        ``buffer.purged``: the buffer is dropped, as WaterDrop's) around it; what the old
+        client still queues is flushed or dropped as the policy says, its handles report it.
+        """
+        if policy.reported_as is not None:
+            self.monitor.instrument(
+                ev.ERROR_OCCURRED,
+                producer_id=self.id,
+                error=error,
+                type=policy.reported_as,
+                attempt=attempt,
+            )
         with self._connect_lock:
             client = self._client
-            if client is not None and client.fatal_error() is not None:
+            if not policy.only_fatal_client or (
+                client is not None and client.fatal_error() is not None
+            ):
                 self.monitor.instrument(
-                    "producer.reload", producer_id=self.id, error=error, attempt=attempt,
+                    ev.PRODUCER_RELOAD, producer_id=self.id, error=error, attempt=attempt,
                     caller=self,
                 )
                 start = time.monotonic()
                 self._client = None
-                self._drop_buffer()     # as WaterDrop's reload!: buffer.purged is emitted
-                # what is still queued in the fatal client cannot be delivered: report it
-                client.close(0, True)
+                self._drop_buffer()
+                if client is not None:
+                    wait = self.current_variant.max_wait_timeout if policy.flushes else 0
+                    client.close(wait, True)
                 if self._status is Status.CONNECTED:
                     self._status = Status.CONFIGURED
                 self.monitor.instrument(
-                    "producer.reloaded", producer_id=self.id, attempt=attempt,
+                    ev.PRODUCER_RELOADED, producer_id=self.id, attempt=attempt,
                     time=(time.monotonic() - start) * 1000.0,
                 )
-        time.sleep(self.config.wait_backoff_on_idempotent_fatal_error / 1000.0)
+        time.sleep(getattr(self.config, policy.backoff) / 1000.0)
 
     # --- tombstones ------------------------------------------------------------------------------
 
@@ -598,30 +589,25 @@ class Producer(ProducerBase):
         """Keep a message in the internal buffer; middleware and validation run at flush."""
         if message is None:
             message = fields
-        self._ensure_active()
-        start = time.monotonic()
-        with self._buffer_lock:
-            self._messages.append(message)
-        if self.monitor.listening("message.buffered"):
-            self.monitor.instrument(
-                "message.buffered", producer_id=self.id, message=message, buffer=self.messages,
-                time=(time.monotonic() - start) * 1000.0,
-            )
+        self._add_to_buffer([message], ev.MESSAGE_BUFFERED, message=message)
         return self.messages
 
     def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Append messages to the internal buffer (validated when flushed); returns them."""
         batch = list(messages)
+        self._add_to_buffer(batch, ev.MESSAGES_BUFFERED, messages=batch)
+        return batch
+
+    def _add_to_buffer(self, batch: list[Any], event: str, **payload: Any) -> None:
         self._ensure_active()
         start = time.monotonic()
         with self._buffer_lock:
             self._messages.extend(batch)
-        if self.monitor.listening("messages.buffered"):
+        if self.monitor.listening(event):
             self.monitor.instrument(
-                "messages.buffered", producer_id=self.id, messages=batch, buffer=self.messages,
+                event, producer_id=self.id, **payload, buffer=self.messages,
                 time=(time.monotonic() - start) * 1000.0,
             )
-        return batch
 
     def flush_sync(self) -> list[DeliveryHandle]:
         """Send the buffer and wait for every message; return the handles."""
@@ -649,7 +635,7 @@ class Producer(ProducerBase):
             raise
         # Anything else (a signal while waiting, say) came after the batch was handed to
         # librdkafka: putting it back would send it twice; its handles report its fate.
-        event = "buffer.flushed_sync" if sync else "buffer.flushed_async"
+        event = ev.BUFFER_FLUSHED_SYNC if sync else ev.BUFFER_FLUSHED_ASYNC
         if self.monitor.listening(event):
             self.monitor.instrument(
                 event, producer_id=self.id, messages=batch,
@@ -667,9 +653,9 @@ class Producer(ProducerBase):
         start = time.monotonic()
         with self._buffer_lock:
             self._messages.clear()
-        if self.monitor.listening("buffer.purged"):
+        if self.monitor.listening(ev.BUFFER_PURGED):
             self.monitor.instrument(
-                "buffer.purged", producer_id=self.id, time=(time.monotonic() - start) * 1000.0
+                ev.BUFFER_PURGED, producer_id=self.id, time=(time.monotonic() - start) * 1000.0
             )
 
     def purge(self) -> None:
@@ -684,9 +670,9 @@ class Producer(ProducerBase):
                 client.purge()
             except ProducerClosedError:
                 pass
-        if self.monitor is not None and self.monitor.listening("buffer.purged"):
+        if self.monitor is not None and self.monitor.listening(ev.BUFFER_PURGED):
             self.monitor.instrument(
-                "buffer.purged", producer_id=self.id, time=(time.monotonic() - start) * 1000.0
+                ev.BUFFER_PURGED, producer_id=self.id, time=(time.monotonic() - start) * 1000.0
             )
 
     # --- disconnect and close --------------------------------------------------------------------
@@ -714,14 +700,14 @@ class Producer(ProducerBase):
             if self._client_pid != _PID[0]:
                 return False
             self._status = Status.DISCONNECTING
-            self.monitor.instrument("producer.disconnecting", producer_id=self.id)
+            self.monitor.instrument(ev.PRODUCER_DISCONNECTING, producer_id=self.id)
             start = time.monotonic()
             self._client = None
             client.close(self.current_variant.max_wait_timeout, False)
             self._status = Status.DISCONNECTED
-            if self.monitor.listening("producer.disconnected"):
+            if self.monitor.listening(ev.PRODUCER_DISCONNECTED):
                 self.monitor.instrument(
-                    "producer.disconnected",
+                    ev.PRODUCER_DISCONNECTED,
                     producer_id=self.id,
                     time=(time.monotonic() - start) * 1000.0,
                 )
@@ -752,14 +738,14 @@ class Producer(ProducerBase):
             start = time.monotonic()
             self._status = Status.CLOSING
             self._closer = threading.get_ident()
-            self.monitor.instrument("producer.closing", producer_id=self.id)
+            self.monitor.instrument(ev.PRODUCER_CLOSING, producer_id=self.id)
             try:
                 if self._messages:
                     try:
                         self._flush(True)
                     except Exception as error:  # noqa: BLE001 - reported, the close goes on
                         self.monitor.instrument(
-                            "error.occurred", producer_id=self.id, error=error,
+                            ev.ERROR_OCCURRED, producer_id=self.id, error=error,
                             type="buffer.flush_on_close",
                         )
                 client = self._client
@@ -785,9 +771,9 @@ class Producer(ProducerBase):
                 else:
                     self._status = Status.CLOSED
                     _LIVE.discard(self)
-            if self.monitor.listening("producer.closed"):
+            if self.monitor.listening(ev.PRODUCER_CLOSED):
                 self.monitor.instrument(
-                    "producer.closed",
+                    ev.PRODUCER_CLOSED,
                     producer_id=self.id,
                     time=(time.monotonic() - start) * 1000.0,
                 )
@@ -857,6 +843,39 @@ class Producer(ProducerBase):
         from waterdrop.producer.transactions import mark_as_consumed
 
         mark_as_consumed(self, consumer, message, offset_metadata)
+
+    def _claim_transaction(self) -> bool:
+        """Make the calling thread the owner of this producer's transaction, for a block.
+
+        False when it owns it already (a nested block: nothing to do). Otherwise waits for
+        another thread's transaction to end, refuses a closed or unconfigured producer (but not
+        the final flush of close() on its own thread) and returns True; the caller then begins
+        the transaction and ends with ``_release_transaction()``, whatever happens.
+        """
+        me = threading.get_ident()
+        if self._transaction_owner == me:
+            return False
+        self._transaction_lock.acquire()
+        try:
+            if not self._closing_here():
+                self._ensure_active()
+        except BaseException:
+            self._transaction_lock.release()
+            raise
+        self._transaction_owner = me
+        self._transaction_first_handle = None
+        return True
+
+    def _release_transaction(self) -> None:
+        """The transaction block is over (committed, aborted or never begun): let the next in."""
+        self._transaction_first_handle = None
+        self._transaction_owner = None
+        self._transaction_lock.release()
+
+    def _hand_transaction_to(self, thread: int) -> None:
+        """Let ``thread`` dispatch as the owner of the transaction the caller claimed (the
+        asyncio producer: begun on its transaction thread, used from the loop's)."""
+        self._transaction_owner = thread
 
 
 def _default_client_class() -> Any:

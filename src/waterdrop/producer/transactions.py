@@ -7,8 +7,8 @@ abort) may reload the client so that the next transaction starts on a fresh one.
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from waterdrop.errors import (
@@ -19,10 +19,12 @@ from waterdrop.errors import (
     TransactionRequiredError,
     WaitTimeoutError,
 )
+from waterdrop.instrumentation import events as ev
+from waterdrop.producer._internal import TRANSACTION, ProducerInternals
 from waterdrop.producer.status import Status
 
 
-def transaction(producer: Any) -> Transaction:
+def transaction(producer: ProducerInternals) -> Transaction:
     if not producer.transactional:
         raise ProducerNotTransactionalError(f"{producer.id} is not transactional")
     return Transaction(producer)
@@ -38,29 +40,22 @@ class Transaction:
 
     __slots__ = ("_producer", "_nested", "_start")
 
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: ProducerInternals) -> None:
         self._producer = producer
         self._nested = False
         self._start = 0.0
 
     def __enter__(self) -> Any:
         producer = self._producer
-        me = threading.get_ident()
-        if producer._transaction_owner == me:
+        if not producer._claim_transaction():
             self._nested = True
             return producer
-        producer._transaction_lock.acquire()
         try:
-            if not producer._closing_here():
-                producer._ensure_active()
-            producer._transaction_owner = me
-            producer._transaction_first_handle = None
             self._start = time.monotonic()
             client = producer._get_client()
-            _command(producer, "begin", client.begin_transaction, "transaction.started")
+            _command(producer, "begin", client.begin_transaction, ev.TRANSACTION_STARTED)
         except BaseException:
-            producer._transaction_owner = None
-            producer._transaction_lock.release()
+            producer._release_transaction()
             raise
         return producer
 
@@ -76,7 +71,7 @@ class Transaction:
                         producer,
                         "commit",
                         lambda: client.commit_transaction(-1),
-                        "transaction.committed",
+                        ev.TRANSACTION_COMMITTED,
                     )
                     producer._transaction_fatal_attempts = 0
                 except BaseException as error:  # noqa: BLE001 - aborts, then re-raises
@@ -90,15 +85,13 @@ class Transaction:
                 return True
             return False
         finally:
-            producer._transaction_first_handle = None
-            producer._transaction_owner = None
-            producer._transaction_lock.release()
+            producer._release_transaction()
 
 
-def _finished(producer: Any, start: float) -> None:
-    if producer.monitor.listening("transaction.finished"):
+def _finished(producer: ProducerInternals, start: float) -> None:
+    if producer.monitor.listening(ev.TRANSACTION_FINISHED):
         producer.monitor.instrument(
-            "transaction.finished",
+            ev.TRANSACTION_FINISHED,
             producer_id=producer.id,
             time=(time.monotonic() - start) * 1000.0,
         )
@@ -108,7 +101,7 @@ def _is_kafka_error(error: BaseException | None) -> bool:
     return isinstance(error, KafkaError) or isinstance(getattr(error, "__cause__", None), KafkaError)
 
 
-def _abort(producer: Any, error: BaseException) -> None:
+def _abort(producer: ProducerInternals, error: BaseException) -> None:
     """Abort the current transaction because of ``error``; reload the client if needed."""
     config = producer.config
     try:
@@ -123,7 +116,7 @@ def _abort(producer: Any, error: BaseException) -> None:
                 pass
         client = producer._get_client()
         _command(
-            producer, "abort", lambda: client.abort_transaction(-1), "transaction.aborted",
+            producer, "abort", lambda: client.abort_transaction(-1), ev.TRANSACTION_ABORTED,
             allow_abortable=False,
         )
     except BaseException as abort_error:
@@ -133,7 +126,11 @@ def _abort(producer: Any, error: BaseException) -> None:
 
 
 def _command(
-    producer: Any, action: str, fn: Any, event: str, allow_abortable: bool = True
+    producer: ProducerInternals,
+    action: str,
+    fn: Callable[[], Any],
+    event: str,
+    allow_abortable: bool = True,
 ) -> Any:
     """Run one transaction command with WaterDrop's error handling."""
     config = producer.config
@@ -146,7 +143,7 @@ def _command(
         except KafkaError as error:
             retry = error.retryable and attempt < config.max_attempts_on_transaction_command
             producer.monitor.instrument(
-                "error.occurred",
+                ev.ERROR_OCCURRED,
                 producer_id=producer.id,
                 caller=producer,
                 error=error,
@@ -164,7 +161,7 @@ def _command(
                 client = producer._get_client()
                 _command(
                     producer, "abort", lambda: client.abort_transaction(-1),
-                    "transaction.aborted", allow_abortable=False,
+                    ev.TRANSACTION_ABORTED, allow_abortable=False,
                 )
             raise
         if event and producer.monitor.listening(event):
@@ -174,65 +171,67 @@ def _command(
         return result
 
 
-def reload_if_needed(producer: Any, error: BaseException) -> None:
-    """After a librdkafka error in a transaction: rebuild the client (WaterDrop's reload!)."""
-    config = producer.config
+def reload_if_needed(producer: ProducerInternals, error: BaseException) -> None:
+    """After a librdkafka error in a transaction: rebuild the client (WaterDrop's reload!),
+    within ``max_attempts_on_transaction_fatal_error`` until a transaction commits."""
     cause = error if isinstance(error, KafkaError) else getattr(error, "__cause__", None)
     if not isinstance(cause, KafkaError):
         return
-    if not config.reload_on_transaction_fatal_error:
+    attempt = producer._transaction_fatal_attempts + 1
+    if not TRANSACTION.allows(producer.config, cause, attempt):
         return
-    if cause.code in config.non_reloadable_errors:
+    if producer.status is Status.CONFIGURED or producer._client is None:
         return
-    if producer._transaction_fatal_attempts >= config.max_attempts_on_transaction_fatal_error:
-        return
-    if producer._status is Status.CONFIGURED or producer._client is None:
-        return
-    producer._transaction_fatal_attempts += 1
-    attempt = producer._transaction_fatal_attempts
-    with producer._connect_lock:
-        producer.monitor.instrument(
-            "producer.reload", producer_id=producer.id, error=cause, attempt=attempt,
-            caller=producer,
-        )
-        start = time.monotonic()
-        client = producer._client
-        producer._client = None
-        producer._drop_buffer()
-        if client is not None:
-            client.close(producer.current_variant.max_wait_timeout, True)
-        if producer._status is Status.CONNECTED:
-            producer._status = Status.CONFIGURED
-        producer.monitor.instrument(
-            "producer.reloaded", producer_id=producer.id, attempt=attempt,
-            time=(time.monotonic() - start) * 1000.0,
-        )
-    time.sleep(config.wait_backoff_on_transaction_fatal_error / 1000.0)
+    producer._transaction_fatal_attempts = attempt
+    producer._reload_after_fatal(cause, attempt, TRANSACTION)
 
 
 def mark_as_consumed(
-    producer: Any, consumer: Any, message: Any, offset_metadata: str | None = None
+    producer: ProducerInternals, consumer: Any, message: Any, offset_metadata: str | None = None
 ) -> None:
     """Commit ``message``'s offset + 1 for ``consumer``'s group inside the transaction."""
     if not producer.in_transaction:
         raise TransactionRequiredError(f"{producer.id}: transaction_mark_as_consumed needs a transaction")
+    command = store_offset(producer, consumer, message, offset_metadata)
+    start = time.monotonic()
+    command()
+    marked_as_consumed(producer, message, offset_metadata, start)
+
+
+def store_offset(
+    producer: ProducerInternals, consumer: Any, message: Any, offset_metadata: str | None
+) -> Callable[[], None]:
+    """Check the arguments of ``transaction_mark_as_consumed`` (TransactionalOffsetInvalidError)
+    and return the transaction command that stores the offset: the caller runs it on the thread
+    that runs its transaction's commands."""
     group, topic, partition, offset = _offset_arguments(consumer, message)
     if offset_metadata is not None and not isinstance(offset_metadata, str):
         raise TransactionalOffsetInvalidError({"offset_metadata": "must be string or nil"})
-    start = time.monotonic()
     client = producer._get_client()
-    timeout = int(producer.current_variant.max_wait_timeout)
-    _command(
-        producer,
-        "store_offset",
-        lambda: client.send_offsets_to_transaction(
-            [(topic, partition, offset + 1, offset_metadata)], group, timeout
-        ),
-        "",
-    )
-    if producer.monitor.listening("transaction.marked_as_consumed"):
+    variant = producer.current_variant
+    assert variant is not None  # a transaction runs: the producer is configured
+    timeout = int(variant.max_wait_timeout)
+
+    def command() -> None:
+        _command(
+            producer,
+            "store_offset",
+            lambda: client.send_offsets_to_transaction(
+                [(topic, partition, offset + 1, offset_metadata)], group, timeout
+            ),
+            "",
+        )
+
+    return command
+
+
+def marked_as_consumed(
+    producer: ProducerInternals, message: Any, offset_metadata: str | None, start: float
+) -> None:
+    """``transaction.marked_as_consumed``, once the offset is stored."""
+    if producer.monitor.listening(ev.TRANSACTION_MARKED_AS_CONSUMED):
         producer.monitor.instrument(
-            "transaction.marked_as_consumed",
+            ev.TRANSACTION_MARKED_AS_CONSUMED,
             producer_id=producer.id,
             message=message,
             offset_metadata=offset_metadata,
@@ -241,7 +240,7 @@ def mark_as_consumed(
 
 
 def _offset_arguments(consumer: Any, message: Any) -> tuple[Any, str, int, int]:
-    from waterdrop.contracts.messages import TRANSACTIONAL_OFFSET as WORDING
+    from waterdrop.contracts.wording import TRANSACTIONAL_OFFSET as WORDING
 
     errors: dict[str, str] = {}
     group: Any = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from waterdrop import _core
 from waterdrop._core import CURRENT_VARIANT
+from waterdrop.producer._internal import Forwarded
 
 _DELEGATED = (
     "produce_sync",
@@ -46,7 +48,7 @@ class Variant:
         self.default = default
         # hashable key of the per-topic settings; None shares the default topic handles
         self.conf_key = (
-            tuple(sorted((k, _conf_str(v)) for k, v in self.topic_config.items()))
+            tuple(sorted((k, _core.conf_value(v)) for k, v in self.topic_config.items()))
             if self.topic_config and not default
             else None
         )
@@ -65,39 +67,17 @@ class Variant:
     def purge(self) -> None:
         self.producer.purge()
 
-    @property
-    def id(self) -> Any:
-        return self.producer.id
-
-    @property
-    def monitor(self) -> Any:
-        return self.producer.monitor
-
-    @property
-    def config(self) -> Any:
-        return self.producer.config
-
-    @property
-    def status(self) -> Any:
-        return self.producer.status
-
-    @property
-    def messages(self) -> Any:
-        return self.producer.messages
+    id = Forwarded[Any]("producer")
+    monitor = Forwarded[Any]("producer")
+    config = Forwarded[Any]("producer")
+    status = Forwarded[Any]("producer")
+    messages = Forwarded[Any]("producer")
 
     def __repr__(self) -> str:
         return (
             f"<waterdrop.Variant of {self.producer.id!r} topic_config={self.topic_config!r} "
             f"max_wait_timeout={self.max_wait_timeout}>"
         )
-
-
-def _conf_str(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
 
 
 def _delegate(name: str) -> Any:

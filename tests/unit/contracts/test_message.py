@@ -6,7 +6,7 @@
   enqueued.
 
 Reasons are spelled out literally (WaterDrop's wording), so a change of wording in
-``waterdrop.contracts.messages`` fails here too.
+``waterdrop.contracts.wording`` fails here too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import types
 import pytest
 
 from waterdrop import MessageInvalidError, Producer, _core
-from waterdrop.contracts import messages as wording
+from waterdrop.contracts import wording
 from waterdrop.testing import MockCluster
 
 MISSING = "must be present"
