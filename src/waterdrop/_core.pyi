@@ -4,6 +4,8 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, final
 
+from waterdrop.config import DEFAULT_MAX_PAYLOAD_SIZE as DEFAULT_MAX_PAYLOAD_SIZE
+from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT as DEFAULT_MAX_WAIT_TIMEOUT
 from waterdrop.errors import KafkaError
 
 ERROR_NAMES: dict[int, str]
@@ -11,7 +13,6 @@ ERROR_CODES: dict[str, int]
 
 def librdkafka_version() -> str:
     """The version of the linked librdkafka, e.g. ``"2.14.2"``."""
-def librdkafka_version_int() -> int: ...
 def kafka_error(
     code: int,
     message: str | None = ...,
@@ -207,8 +208,6 @@ class MockCluster:
 
 # The variant whose method runs in this thread / asyncio task (None: the producer's default).
 CURRENT_VARIANT: ContextVar[Any]
-
-def current_pid() -> int: ...
 
 class ProducerBase:
     """The per-message dispatch of ``waterdrop.Producer`` (see producer/__init__.py)."""
