@@ -34,6 +34,8 @@ import weakref as _weakref
 from waterdrop import errors as _errors
 from waterdrop.config import DEFAULT_MAX_PAYLOAD_SIZE, DEFAULT_MAX_WAIT_TIMEOUT
 from waterdrop.contracts import messages as _wording
+from waterdrop.instrumentation import events as _events
+from waterdrop.instrumentation import payloads as _payloads
 
 # C-API functions the cpython package does not declare
 cdef extern from "Python.h":
@@ -44,6 +46,7 @@ include "core/platform.pxi"       # mutex, condition variable, clock, thread id
 include "core/errors.pxi"         # librdkafka's version; its error codes as KafkaError
 include "core/message.pxi"        # a message's fields, its contract, its C form
 include "core/handles.pxi"        # DeliveryReport, DeliveryHandle, waiting for them
+include "core/listening.pxi"      # who listens: a Monitor's change count, cached answers
 include "core/client.pxi"         # Client: one librdkafka producer handle
 include "core/poller.pxi"         # ... its delivery-report poller
 include "core/produce.pxi"        # ... its produce paths

@@ -64,6 +64,7 @@ cdef class Client:
     cdef public object on_stats
     cdef public object on_deliveries
     cdef public object delivery_monitor   # a waterdrop Monitor: on_deliveries only if it listens
+    cdef _Listening _delivery_listening   # ... to one of these events (core/listening.pxi)
     cdef public object on_callback_error
     cdef public object on_oauth_refresh
     cdef object _lock
@@ -72,10 +73,12 @@ cdef class Client:
     def __cinit__(self):
         self.rk = NULL
         self.mainq = NULL
+        self._delivery_listening = _Listening(
+            (_events.MESSAGE_ACKNOWLEDGED, _events.ERROR_OCCURRED, _events.MESSAGE_PURGED))
 
     def __init__(self, dict config, long long max_wait_ms=DEFAULT_MAX_WAIT_TIMEOUT,
-                 str name="waterdrop",
-                 bint statistics=False, bint oauth=False, bint start=True):
+                 str name="waterdrop", bint statistics=False, bint oauth=False,
+                 bint start=True):
         cdef char errstr[512]
         cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
         cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG

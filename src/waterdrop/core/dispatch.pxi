@@ -6,32 +6,33 @@ CURRENT_VARIANT = _contextvars.ContextVar("waterdrop_current_variant", default=N
 cdef object _CURRENT_VARIANT = CURRENT_VARIANT
 cdef object _monotonic = _time.monotonic
 
-cdef extern from *:
-    """
-    /* PEP 509 dict version tags: every change of a dict gives it a new, globally unique
-       tag. Read only where CPython still maintains them without deprecation (3.11). */
-    #if PY_VERSION_HEX < 0x030C0000
-    #define WD_DICT_VERSIONS 1
-    static inline unsigned long long wd_dict_version(PyObject *d) {
-        return (unsigned long long)((PyDictObject *)d)->ma_version_tag;
-    }
-    #else
-    #define WD_DICT_VERSIONS 0
-    static inline unsigned long long wd_dict_version(PyObject *d) { (void)d; return 0; }
-    #endif
-    """
-    bint _DICT_VERSIONS "WD_DICT_VERSIONS"
-    unsigned long long _dict_version "wd_dict_version" (object d)
-
 #: The default of produce_async's keyword fields: the field was not given.
 _ABSENT = object()
-cdef str _EV_PRODUCED_ASYNC = "message.produced_async"
-cdef str _EV_PRODUCED_SYNC = "message.produced_sync"
+
+cdef enum:
+    _PRODUCED_ASYNC = 1     # ProducerBase._produced's bits: who listens to
+    _PRODUCED_SYNC = 2      # message.produced_async, message.produced_sync
 
 
 cdef class ProducerBase:
     """The per-message part of ``waterdrop.Producer``: one dispatch without an interpreter
-    frame of its own. Everything else (and every slow path) is Python in the subclass."""
+    frame of its own. Everything else (and every slow path) is Python in the subclass.
+
+    The hooks the subclass defines (each declared below; the base's raises
+    NotImplementedError):
+
+    - ``id``: the producer's id, in event payloads (an attribute)
+    - ``_connect()``: the client for this process, connected first if need be
+    - ``_dispatch_retrying(message, variant, error, error_type)``: a failed enqueue, retried
+      under the producer's policies (queue full, fatal idempotent error, reconnect)
+    - ``_produce_error(message, error, error_type)``: the ProduceError for a failed message
+    - ``_produce_async_slow(message)``: produce_async with middleware, or of a mapping other
+      than a dict
+    - ``_produce_sync_slow(message)``: produce_sync with middleware, in a transaction, or of
+      a mapping other than a dict
+    - ``_produce_async_in_transaction(message)``: produce_async of a transactional producer
+      outside a transaction block: the message in a transaction of its own
+    """
 
     cdef public object _client
     cdef public long _client_pid
@@ -42,18 +43,48 @@ cdef class ProducerBase:
     cdef public list _middleware_steps
     cdef public object _middleware
     cdef public object monitor
+    cdef public object id
     cdef public object _default_variant
-    cdef object _monitor_seen
-    cdef object _listeners_seen      # its listener table when last read, and the dicts'
-    cdef unsigned long long _monitor_version     # version tags then (see _listening)
-    cdef unsigned long long _listeners_version
-    cdef bint _listens_async
-    cdef bint _listens_sync
+    cdef _Listening _produced        # who listens to the produced events (see _listening)
     cdef object _variant_seen        # the variant of the last dispatch, and its settings
     cdef object _variant_conf_key
     cdef long long _variant_wait
-    cdef dict _monitor_dict
     cdef dict __dict__
+
+    def __cinit__(self, *args, **kwargs):
+        self._produced = _Listening(
+            (_events.MESSAGE_PRODUCED_ASYNC, _events.MESSAGE_PRODUCED_SYNC))
+
+    # --- the hooks -------------------------------------------------------------------------------
+
+    def _connect(self):
+        """Return the producer's client for this process, connecting it first if need be."""
+        raise NotImplementedError
+
+    def _dispatch_retrying(self, message, variant, error, error_type):
+        """Retry the failed enqueue of ``message`` (``error``) under the producer's policies;
+        return its handle or raise its ProduceError."""
+        raise NotImplementedError
+
+    def _produce_error(self, message, error, error_type):
+        """Report ``message``'s failure (``error``) and return the ProduceError to raise."""
+        raise NotImplementedError
+
+    def _produce_async_slow(self, message):
+        """produce_async of ``message`` with middleware, or of a mapping other than a dict."""
+        raise NotImplementedError
+
+    def _produce_sync_slow(self, message):
+        """produce_sync of ``message`` with middleware, in a transaction, or of a mapping other
+        than a dict."""
+        raise NotImplementedError
+
+    def _produce_async_in_transaction(self, message):
+        """produce_async of ``message`` by a transactional producer outside a transaction
+        block: in a transaction of its own."""
+        raise NotImplementedError
+
+    # --- the dispatch ----------------------------------------------------------------------------
 
     # binding(False): called directly by the interpreter (see DeliveryHandle.wait). The
     # signature goes in the docstring's first line: the sentinel defaults (_ABSENT) cannot be a
@@ -81,20 +112,15 @@ cdef class ProducerBase:
             return self._produce_async_in_transaction(_message_of(message, &f, rest))
         if self._middleware_steps:
             return self._produce_async_slow(_message_of(message, &f, rest))
-        timed = self._listening(0)
+        timed = _producer_listening(self, _PRODUCED_ASYNC)
         if timed:
             start = _monotonic()
         handle = self._dispatch_one(message, &f, rest, "message.produce_async", &wait_ms)
         if self._transactional and self._transaction_first_handle is None:
             self._transaction_first_handle = handle
         if timed:
-            self.monitor.instrument(
-                "message.produced_async",
-                producer_id=self.id,
-                message=_message_of(message, &f, rest),
-                handle=handle,
-                time=(_monotonic() - start) * 1000.0,
-            )
+            self.monitor.instrument(_events.MESSAGE_PRODUCED_ASYNC, _payloads.produced_async(
+                self.id, _message_of(message, &f, rest), handle, start))
         return handle
 
     @cython.binding(False)
@@ -117,7 +143,7 @@ cdef class ProducerBase:
             return self._produce_sync_slow(message)
         if self._middleware_steps or self._transactional:
             return self._produce_sync_slow(_message_of(message, &f, rest))
-        timed = self._listening(1)
+        timed = _producer_listening(self, _PRODUCED_SYNC)
         if timed:
             start = _monotonic()
         handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms, True)
@@ -127,13 +153,8 @@ cdef class ProducerBase:
             raise self._produce_error(_message_of(message, &f, rest), error,
                                       "message.produce_sync") from error
         if timed:
-            self.monitor.instrument(
-                "message.produced_sync",
-                producer_id=self.id,
-                message=_message_of(message, &f, rest),
-                report=report,
-                time=(_monotonic() - start) * 1000.0,
-            )
+            self.monitor.instrument(_events.MESSAGE_PRODUCED_SYNC, _payloads.produced_sync(
+                self.id, _message_of(message, &f, rest), report, start))
         return report
 
     cdef object _dispatch_one(self, object message, _Fields *f, dict rest, str error_type,
@@ -173,44 +194,6 @@ cdef class ProducerBase:
             return self._dispatch_retrying(_message_of(message, f, rest), variant, error,
                                            error_type)
 
-    cdef object _produce_async_slow(self, object message):
-        """produce_async of one mapping, the general way (middleware, non-dict mappings)."""
-        if self._transactional and self._transaction_owner != wd_thread_id():
-            return self._produce_async_in_transaction(message)
-        variant = _CURRENT_VARIANT.get()
-        if variant is None or variant.producer is not self:
-            variant = self._default_variant
-            if variant is None:
-                raise _errors.ProducerNotConfiguredError(getattr(self, "id", None))
-        client = self._client
-        if client is None or self._client_pid != _pid:
-            client = self._connect()
-        if self._middleware_steps:
-            message = self._middleware.run(dict(message))
-        timed = self._listening(0)
-        if timed:
-            start = _monotonic()
-        try:
-            if type(client) is Client:
-                handle = _produce_one(<Client>client, message, self._max_payload,
-                                                       variant.conf_key, variant.max_wait_timeout)
-            else:
-                handle = client.produce(message, self._max_payload, variant.conf_key,
-                                        variant.max_wait_timeout)
-        except (_errors.KafkaError, _errors.ProducerClosedError) as error:
-            handle = self._dispatch_retrying(message, variant, error, "message.produce_async")
-        if self._transactional and self._transaction_first_handle is None:
-            self._transaction_first_handle = handle
-        if timed:
-            self.monitor.instrument(
-                "message.produced_async",
-                producer_id=self.id,
-                message=message,
-                handle=handle,
-                time=(_monotonic() - start) * 1000.0,
-            )
-        return handle
-
     cdef int _use_variant(self, object variant) except -1:
         """Make ``variant`` (from CURRENT_VARIANT; None or another producer's: the default)
         the one whose settings are cached for the next dispatches. Variants do not change
@@ -218,50 +201,21 @@ cdef class ProducerBase:
         if variant is None or variant.producer is not self:
             variant = self._default_variant
             if variant is None:
-                raise _errors.ProducerNotConfiguredError(getattr(self, "id", None))
+                raise _errors.ProducerNotConfiguredError(self.id)
         if variant is not self._variant_seen:
             self._variant_conf_key = variant.conf_key
             self._variant_wait = variant.max_wait_timeout
             self._variant_seen = variant
         return 0
 
-    cdef bint _listening(self, int which) except -1:
-        """``self.monitor.listening(event)`` without a method call, for
-        message.produced_async (``which`` 0) or message.produced_sync (1).
 
-        The monitor's listener table is read from its instance dict (found once per monitor
-        object). Where CPython keeps dict version tags (3.11), the answer is cached until
-        either dict changes: two integer compares per message instead of two lookups."""
-        cdef object listeners
-        cdef PyObject *found
-        monitor = self.monitor
-        if monitor is None:          # not set up yet: the dispatch raises NotConfigured
-            return False
-        if monitor is not self._monitor_seen:
-            self._monitor_seen = monitor
-            self._monitor_dict = None
-            self._listeners_seen = None
-            if (type(monitor).__dict__.get("_listeners") is None
-                    and type(getattr(monitor, "__dict__", None)) is dict
-                    and type(monitor.__dict__.get("_listeners")) is dict):
-                self._monitor_dict = monitor.__dict__
-        if self._monitor_dict is None:
-            return (_EV_PRODUCED_ASYNC if which == 0 else _EV_PRODUCED_SYNC) in monitor._listeners
-        if (_DICT_VERSIONS and self._listeners_seen is not None
-                and _dict_version(self._monitor_dict) == self._monitor_version
-                and _dict_version(self._listeners_seen) == self._listeners_version):
-            return self._listens_async if which == 0 else self._listens_sync
-        found = PyDict_GetItemWithError(self._monitor_dict, _K_LISTENERS)
-        if found == NULL or type(<object>found) is not dict:
-            self._listeners_seen = None
-            return (_EV_PRODUCED_ASYNC if which == 0 else _EV_PRODUCED_SYNC) in monitor._listeners
-        listeners = <object>found
-        self._listens_async = PyDict_GetItemWithError(listeners, _EV_PRODUCED_ASYNC) != NULL
-        self._listens_sync = PyDict_GetItemWithError(listeners, _EV_PRODUCED_SYNC) != NULL
-        self._listeners_seen = listeners
-        self._monitor_version = _dict_version(self._monitor_dict)
-        self._listeners_version = _dict_version(listeners)
-        return self._listens_async if which == 0 else self._listens_sync
+cdef inline bint _producer_listening(ProducerBase self, int event) except -1:
+    """Whether the producer's monitor listens to ``event`` (_PRODUCED_ASYNC or
+    _PRODUCED_SYNC): ``monitor.listening(...)``, asked again only when its listeners change."""
+    monitor = self.monitor
+    if monitor is None:          # not set up yet: the dispatch raises NotConfigured
+        return False
+    return (_listening(self._produced, monitor) & event) != 0
 
 
 cdef inline PyObject *_arg(object value):

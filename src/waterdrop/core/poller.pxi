@@ -3,29 +3,10 @@
 # may serve the queue itself meanwhile (_serve_until). Functions of the Client (their first
 # argument, ``self``), which only this part and the Client's close() call.
 
+
 cdef enum:
     _EVENT_BATCH = 64
     _MSG_CHUNK = 1024
-
-
-cdef str _EV_ACKNOWLEDGED = "message.acknowledged"
-cdef str _EV_ERROR = "error.occurred"
-cdef str _EV_PURGED = "message.purged"
-cdef str _K_LISTENERS = "_listeners"
-
-
-cdef dict _listeners_of(object monitor):
-    """A waterdrop Monitor's event -> listeners table, None for anything else. The table is
-    replaced (never changed in place) on every subscribe / unsubscribe, so it is read anew
-    each time; from the instance dict, without an attribute lookup."""
-    d = getattr(monitor, "__dict__", None)
-    if type(d) is not dict:
-        return None
-    listeners = (<dict>d).get(_K_LISTENERS)
-    return listeners if type(listeners) is dict else None
-
-
-# A produce's handle and the reference librdkafka holds to it (module functions, not
 
 
 cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
@@ -146,6 +127,7 @@ cdef _serve(Client self, rd_kafka_event_t **events, int n, list resolved=None):
             else:
                 _notify(self, delivered, full)
 
+
 cdef _notify(Client self, list delivered, bint full):
     """Run what waits on a batch of resolved handles: their callbacks, then listeners
     (``full``: ``delivered`` is the whole batch, for on_deliveries)."""
@@ -176,19 +158,15 @@ cdef _notify(Client self, list delivered, bint full):
     if full and callback is not None:
         _call(self, callback, "delivery", (delivered,))
 
+
 cdef bint _deliveries_listened(Client self) except -1:
-    """False when ``delivery_monitor`` is set and none of its listeners wants delivery
-    events: on_deliveries is then not called at all (a produce_sync gets one call per
-    message otherwise)."""
-    cdef dict listeners
+    """False when ``delivery_monitor`` is set and listens to none of the delivery events:
+    on_deliveries is then not called at all (a produce_sync gets one call per message
+    otherwise)."""
     if self.delivery_monitor is None:
         return True
-    listeners = _listeners_of(self.delivery_monitor)
-    if listeners is None:
-        return True
-    return (PyDict_GetItemWithError(listeners, _EV_ACKNOWLEDGED) != NULL
-            or PyDict_GetItemWithError(listeners, _EV_ERROR) != NULL
-            or PyDict_GetItemWithError(listeners, _EV_PURGED) != NULL)
+    return _listening(self._delivery_listening, self.delivery_monitor) != 0
+
 
 cdef _serve_deferred(Client self):
     """On the poller thread: the events a waiting thread drained but left for the poller."""
@@ -196,6 +174,7 @@ cdef _serve_deferred(Client self):
     while self._deferred:
         ev = <rd_kafka_event_t *><size_t>self._deferred.pop(0)
         _serve(self, &ev, 1)
+
 
 cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full):
     """Resolve a delivery report's handles; add them to ``delivered`` (all of them when
@@ -233,6 +212,7 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
             break
     return delivered
 
+
 cdef _serve_error(Client self, rd_kafka_event_t *ev):
     cdef char errstr[512]
     cdef int fatal = rd_kafka_event_error_is_fatal(ev)
@@ -246,6 +226,7 @@ cdef _serve_error(Client self, rd_kafka_event_t *ev):
     if self.on_error is not None:
         _call(self, self.on_error, "error", (error,))
 
+
 cdef _serve_log(Client self, rd_kafka_event_t *ev):
     cdef const char *fac
     cdef const char *text
@@ -256,10 +237,12 @@ cdef _serve_log(Client self, rd_kafka_event_t *ev):
         _call(self, self.on_log, "log", (level, (fac or b"").decode("utf-8", "replace"),
                                         (text or b"").decode("utf-8", "replace")))
 
+
 cdef _serve_stats(Client self, rd_kafka_event_t *ev):
     cdef const char *stats = rd_kafka_event_stats(ev)
     if self.on_stats is not None and stats != NULL:
         _call(self, self.on_stats, "statistics", (stats.decode("utf-8", "replace"),))
+
 
 cdef _serve_oauth(Client self, rd_kafka_event_t *ev):
     cdef const char *config = rd_kafka_event_config_string(ev)
@@ -281,13 +264,16 @@ cdef _call(Client self, fn, str kind, tuple args):
         except BaseException:
             PyErr_WriteUnraisable(handler)
 
+
 cdef inline void _wake_poller(Client self) noexcept:
     self._lazy = False
     self._park.wake_all()
 
+
 cdef inline bint _can_serve(Client self):
     return (not self._server_active and not self._stopping and not self._closed
             and self.mainq != NULL)
+
 
 cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -1:
     """Serve this client's queue on the waiting thread until ``h`` resolves.

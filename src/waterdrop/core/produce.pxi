@@ -86,6 +86,7 @@ cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_re
         m.headers = _build_headers(<dict>(<object>f.headers))
     return 0
 
+
 cdef inline rd_kafka_resp_err_t _send(Client self, _Msg *m) noexcept nogil:
     """Enqueue one prepared message; librdkafka copies the key, and the payload only
     when it is a mutable buffer (``m.copy``)."""
@@ -129,6 +130,7 @@ cdef inline rd_kafka_resp_err_t _send(Client self, _Msg *m) noexcept nogil:
     m.headers = NULL         # ... and become the message's on success
     return RD_KAFKA_RESP_ERR_NO_ERROR
 
+
 cdef object _inline_error(Client self, rd_kafka_resp_err_t err):
     """A produce call's error; after a fatal error, the underlying fatal code."""
     if err == RD_KAFKA_RESP_ERR__FATAL:
@@ -147,6 +149,7 @@ cdef DeliveryHandle _produce_one(Client self, object message, Py_ssize_t max_pay
         raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
     _extract(<dict>message, &f)
     return _produce_fields(self, &f, message, max_payload_size, conf_key, max_wait_ms)
+
 
 cdef DeliveryHandle _produce_fields(Client self, _Fields *f, object names,
                                     Py_ssize_t max_payload_size, object conf_key,
@@ -264,11 +267,13 @@ cdef _Msg *_take_msgs(Client self, Py_ssize_t count) except NULL:
         raise MemoryError()
     return ms
 
+
 cdef void _give_msgs(Client self, _Msg *ms) noexcept:
     if ms == self._msgs:
         self._msgs_busy = False
     else:
         free(ms)
+
 
 cdef inline bint _batchable(Client self, _Msg *m) noexcept nogil:
     """Can go through rd_kafka_produce_batch without breaking "stop at the first
@@ -277,6 +282,7 @@ cdef inline bint _batchable(Client self, _Msg *m) noexcept nogil:
     that would let later messages of the same run through."""
     return (m.headers == NULL and m.timestamp < 0 and m.partition == RD_KAFKA_PARTITION_UA
             and m.payload_len + m.key_len < self._max_msg_bytes)
+
 
 cdef Py_ssize_t _send_all(Client self, _Msg *ms, Py_ssize_t count,
                           rd_kafka_resp_err_t *first_err) noexcept nogil:
