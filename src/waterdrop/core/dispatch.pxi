@@ -183,11 +183,11 @@ cdef class ProducerBase:
         try:
             if type(client) is Client:
                 if message is None:
-                    return _produce_fields(
-                        <Client>client, f, rest, self._max_payload, conf_key, wait_ms, serving, _REFS_ARGS)
+                    return _produce_fields(<Client>client, f, rest, self._max_payload, conf_key,
+                                           wait_ms, serving, _REFS_ARGS)
                 _extract(<dict>message, f)   # here: no Python code runs in between
-                return _produce_fields(
-                    <Client>client, f, message, self._max_payload, conf_key, wait_ms, serving)
+                return _produce_fields(<Client>client, f, message, self._max_payload, conf_key,
+                                       wait_ms, serving)
             return client.produce(_message_of(message, f, rest), self._max_payload, conf_key,
                                   wait_ms)
         except (_errors.KafkaError, _errors.ProducerClosedError) as error:

@@ -1,8 +1,7 @@
 # The Client's delivery-report poller: one thread per client drains librdkafka's main queue
 # without the GIL and takes the GIL once per batch; a thread that waits for its own delivery
-# may serve the queue itself meanwhile (_serve_until). Functions of the Client (their first
-# argument, ``self``), which only this part and the Client's close() call.
-
+# may serve the queue itself meanwhile (_serve_until, from a handle's wait). Functions of the
+# Client (their first argument, ``self``).
 
 cdef enum:
     _EVENT_BATCH = 64

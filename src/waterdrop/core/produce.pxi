@@ -143,6 +143,7 @@ cdef object _inline_error(Client self, rd_kafka_resp_err_t err):
 
 cdef DeliveryHandle _produce_one(Client self, object message, Py_ssize_t max_payload_size,
                                  object conf_key, long long max_wait_ms):
+    """Client.produce: one mapping, validated and enqueued."""
     cdef _Fields f
     message = _as_dict(message)
     if type(message) is not dict:
@@ -188,8 +189,8 @@ cdef DeliveryHandle _produce_fields(Client self, _Fields *f, object names,
         _msg_release(&m)
 
 
-cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size, object conf_key,
-                        long long max_wait_ms):
+cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
+                        object conf_key, long long max_wait_ms):
     """Client.produce_many: every message read and checked first, then all enqueued."""
     cdef Py_ssize_t count = len(messages)
     cdef Py_ssize_t i, failed

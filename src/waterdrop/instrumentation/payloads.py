@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["produced_async", "produced_sync"]
-
 
 def produced_async(producer_id: Any, message: Any, handle: Any, start: float) -> dict[str, Any]:
     """``message.produced_async``: ``message`` enqueued, ``handle`` its DeliveryHandle."""
