@@ -370,7 +370,7 @@ class _Dispatch:
         monitor = sync.monitor
         if monitor.listening(MESSAGE_PRODUCED_SYNC):
             monitor.instrument(
-                MESSAGE_PRODUCED_SYNC, produced_sync(sync.id, message, report, start))
+                MESSAGE_PRODUCED_SYNC, **produced_sync(sync.id, message, report, start))
         return report
 
     # --- many messages ---------------------------------------------------------------------------

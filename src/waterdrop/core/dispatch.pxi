@@ -119,7 +119,7 @@ cdef class ProducerBase:
         if self._transactional and self._transaction_first_handle is None:
             self._transaction_first_handle = handle
         if timed:
-            self.monitor.instrument(_events.MESSAGE_PRODUCED_ASYNC, _payloads.produced_async(
+            self.monitor.instrument(_events.MESSAGE_PRODUCED_ASYNC, **_payloads.produced_async(
                 self.id, _message_of(message, &f, rest), handle, start))
         return handle
 
@@ -153,7 +153,7 @@ cdef class ProducerBase:
             raise self._produce_error(_message_of(message, &f, rest), error,
                                       "message.produce_sync") from error
         if timed:
-            self.monitor.instrument(_events.MESSAGE_PRODUCED_SYNC, _payloads.produced_sync(
+            self.monitor.instrument(_events.MESSAGE_PRODUCED_SYNC, **_payloads.produced_sync(
                 self.id, _message_of(message, &f, rest), report, start))
         return report
 

@@ -30,8 +30,7 @@ cdef inline void _detach_handle(Client client, _Msg *m) noexcept:
     client._in_flight -= 1
 
 
-cdef inline int _prepare(Client self, _Msg *m, object conf_key,
-                        Py_ssize_t transient_refs) except -1:
+cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_refs) except -1:
     """Fill ``m`` from the validated fields it owns (``m.f``): topic handle, partition,
     payload and key pointers, headers."""
     cdef _Topic topic

@@ -2,7 +2,8 @@
 
 ``message.produced_async`` and ``message.produced_sync`` come from the core's dispatch
 (waterdrop._core's ProducerBase), from the Python producer's general paths and from the asyncio
-producer. Each site asks ``monitor.listening(event)`` first: nothing is built for nobody.
+producer. Each site asks ``monitor.listening(event)`` first (nothing is built for nobody),
+then passes the payload as keywords: ``monitor.instrument(event, **produced_async(...))``.
 """
 
 from __future__ import annotations

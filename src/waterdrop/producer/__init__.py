@@ -327,7 +327,7 @@ class Producer(ProducerBase):
         message, handle = self._enqueue(message, variant, "message.produce_async")
         if self.monitor.listening(MESSAGE_PRODUCED_ASYNC):
             self.monitor.instrument(
-                MESSAGE_PRODUCED_ASYNC, produced_async(self.id, message, handle, start))
+                MESSAGE_PRODUCED_ASYNC, **produced_async(self.id, message, handle, start))
         return handle
 
     def _produce_sync_slow(self, message: Mapping[str, Any]) -> DeliveryReport:
@@ -347,7 +347,7 @@ class Producer(ProducerBase):
             raise self._produce_error(message, error, "message.produce_sync") from error
         if self.monitor.listening(MESSAGE_PRODUCED_SYNC):
             self.monitor.instrument(
-                MESSAGE_PRODUCED_SYNC, produced_sync(self.id, message, report, start))
+                MESSAGE_PRODUCED_SYNC, **produced_sync(self.id, message, report, start))
         return report
 
     def _enqueue(self, message: Any, variant: Variant, error_type: str) -> tuple[Any, Any]:
