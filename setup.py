@@ -26,6 +26,10 @@ from setuptools.command.build_ext import build_ext as _build_ext
 
 HERE = Path(__file__).resolve().parent
 PACKAGE_DIR = Path("src") / "waterdrop"
+# _core.pyx is one module written in parts (core/*.pxi, core/platform.h): a change to any of
+# them rebuilds it (Cython tracks the includes for the C it generates; these, for the compile)
+CORE_PARTS = sorted(str(p) for pattern in ("*.pxi", "*.h")
+                    for p in (PACKAGE_DIR / "core").glob(pattern))
 LICENSES_NAME = "LICENSES.librdkafka.txt"
 
 CYTHON_DIRECTIVES = {
@@ -171,6 +175,9 @@ setup(
         Extension(
             "waterdrop._core",
             sources=[str(PACKAGE_DIR / "_core.pyx")],
+            # the parts _core.pyx includes, and core/platform.h (#include "core/platform.h")
+            include_dirs=[str(PACKAGE_DIR)],
+            depends=CORE_PARTS,
         ),
     ],
     cmdclass={"build_ext": build_ext},

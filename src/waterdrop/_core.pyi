@@ -4,6 +4,8 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, final
 
+from waterdrop.config import DEFAULT_MAX_PAYLOAD_SIZE as DEFAULT_MAX_PAYLOAD_SIZE
+from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT as DEFAULT_MAX_WAIT_TIMEOUT
 from waterdrop.errors import KafkaError
 
 ERROR_NAMES: dict[int, str]
@@ -11,7 +13,6 @@ ERROR_CODES: dict[str, int]
 
 def librdkafka_version() -> str:
     """The version of the linked librdkafka, e.g. ``"2.14.2"``."""
-def librdkafka_version_int() -> int: ...
 def kafka_error(
     code: int,
     message: str | None = ...,
@@ -208,11 +209,26 @@ class MockCluster:
 # The variant whose method runs in this thread / asyncio task (None: the producer's default).
 CURRENT_VARIANT: ContextVar[Any]
 
-def current_pid() -> int: ...
+@final
+class ListenerChanges:
+    """A Monitor's count of listener changes (every subscribe, unsubscribe and clear).
+
+    Whoever caches ``monitor.listening(event)`` answers asks again once ``count`` moved.
+    """
+
+    @property
+    def count(self) -> int: ...
+    def bump(self) -> None:
+        """Count one change (after the listener table has changed)."""
 
 class ProducerBase:
-    """The per-message dispatch of ``waterdrop.Producer`` (see producer/__init__.py)."""
+    """The per-message dispatch of ``waterdrop.Producer`` (see producer/__init__.py).
 
+    The subclass defines the hooks the base calls: ``id`` and the methods below that raise
+    ``NotImplementedError`` here.
+    """
+
+    id: Any
     _client: Any
     _client_pid: int
     _max_payload: int
@@ -223,6 +239,21 @@ class ProducerBase:
     _middleware: Any
     monitor: Any
     _default_variant: Any
+    def _connect(self) -> Any:
+        """Return the producer's client for this process, connecting it first if need be."""
+    def _dispatch_retrying(self, message: Any, variant: Any, error: Any, error_type: Any) -> Any:
+        """Retry the failed enqueue of ``message`` (``error``) under the producer's policies;
+        return its handle or raise its ProduceError."""
+    def _produce_error(self, message: Any, error: Any, error_type: Any) -> Any:
+        """Report ``message``'s failure (``error``) and return the ProduceError to raise."""
+    def _produce_async_slow(self, message: Any) -> Any:
+        """produce_async of ``message`` with middleware, or of a mapping other than a dict."""
+    def _produce_sync_slow(self, message: Any) -> Any:
+        """produce_sync of ``message`` with middleware, in a transaction, or of a mapping other
+        than a dict."""
+    def _produce_async_in_transaction(self, message: Any) -> Any:
+        """produce_async of ``message`` by a transactional producer outside a transaction
+        block: in a transaction of its own."""
     def produce_async(
         self,
         message: Mapping[str, Any] | None = None,

@@ -173,32 +173,6 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
                                             ssize_t name_size, const void *value,
                                             ssize_t value_size)
 
-    # Partitioners (called with the GIL held, on the caller's thread, for partition_key)
-    int32_t rd_kafka_msg_partitioner_random(const rd_kafka_topic_t *rkt, const void *key,
-                                            size_t keylen, int32_t partition_cnt,
-                                            void *rkt_opaque, void *msg_opaque)
-    int32_t rd_kafka_msg_partitioner_consistent(const rd_kafka_topic_t *rkt, const void *key,
-                                                size_t keylen, int32_t partition_cnt,
-                                                void *rkt_opaque, void *msg_opaque)
-    int32_t rd_kafka_msg_partitioner_consistent_random(const rd_kafka_topic_t *rkt,
-                                                       const void *key, size_t keylen,
-                                                       int32_t partition_cnt,
-                                                       void *rkt_opaque, void *msg_opaque)
-    int32_t rd_kafka_msg_partitioner_murmur2(const rd_kafka_topic_t *rkt, const void *key,
-                                             size_t keylen, int32_t partition_cnt,
-                                             void *rkt_opaque, void *msg_opaque)
-    int32_t rd_kafka_msg_partitioner_murmur2_random(const rd_kafka_topic_t *rkt,
-                                                    const void *key, size_t keylen,
-                                                    int32_t partition_cnt,
-                                                    void *rkt_opaque, void *msg_opaque)
-    int32_t rd_kafka_msg_partitioner_fnv1a(const rd_kafka_topic_t *rkt, const void *key,
-                                           size_t keylen, int32_t partition_cnt,
-                                           void *rkt_opaque, void *msg_opaque)
-    int32_t rd_kafka_msg_partitioner_fnv1a_random(const rd_kafka_topic_t *rkt,
-                                                  const void *key, size_t keylen,
-                                                  int32_t partition_cnt,
-                                                  void *rkt_opaque, void *msg_opaque)
-
     # Metadata
     ctypedef struct rd_kafka_metadata_topic_t:
         char *topic
@@ -309,3 +283,14 @@ cdef extern from "librdkafka/rdkafka_mock.h" nogil:
 ctypedef int32_t (*rd_kafka_partitioner_fn)(const rd_kafka_topic_t *rkt, const void *key,
                                            size_t keylen, int32_t partition_cnt,
                                            void *rkt_opaque, void *msg_opaque) noexcept nogil
+
+# Partitioners (called with the GIL held, on the caller's thread, for partition_key): declared
+# by the signature they share, as the addresses the core takes ("random" is handled without a
+# key: rd_kafka_msg_partitioner_random is never called).
+cdef extern from "librdkafka/rdkafka.h" nogil:
+    rd_kafka_partitioner_fn rd_kafka_msg_partitioner_consistent
+    rd_kafka_partitioner_fn rd_kafka_msg_partitioner_consistent_random
+    rd_kafka_partitioner_fn rd_kafka_msg_partitioner_murmur2
+    rd_kafka_partitioner_fn rd_kafka_msg_partitioner_murmur2_random
+    rd_kafka_partitioner_fn rd_kafka_msg_partitioner_fnv1a
+    rd_kafka_partitioner_fn rd_kafka_msg_partitioner_fnv1a_random

@@ -56,6 +56,13 @@ class Monitor:
         # what was subscribed, to unsubscribe objects and callables alike
         self._subscriptions: list[tuple[Any, dict[str, Listener]]] = []
         self._statistics_frozen = False
+        #: Counts every change of the listeners (subscribe, unsubscribe, clear): whoever keeps
+        #: ``listening()`` answers (the core's dispatch, once per message) asks again only once
+        #: ``listener_changes.count`` moved. The core's type, whose count it reads in one load;
+        #: imported here because the core imports this package's event names.
+        from waterdrop._core import ListenerChanges
+
+        self.listener_changes = ListenerChanges()
 
     @property
     def available_events(self) -> tuple[str, ...]:
@@ -97,6 +104,7 @@ class Monitor:
                 listeners[event] = (*listeners.get(event, ()), fn)
             self._listeners = listeners
             self._subscriptions.append((owner, dict(handlers)))
+            self.listener_changes.bump()
 
     def _before_subscribe(self, handlers: dict[str, Listener]) -> None:
         if self._statistics_frozen and "statistics.emitted" in handlers:
@@ -123,6 +131,7 @@ class Monitor:
             for event, fn in handlers.items():
                 listeners[event] = (*listeners.get(event, ()), fn)
         self._listeners = listeners
+        self.listener_changes.bump()
 
     def clear(self, event: str | None = None) -> None:
         with self._lock:
@@ -141,7 +150,10 @@ class Monitor:
         return {event: list(fns) for event, fns in self._listeners.items()}
 
     def listening(self, event: str) -> bool:
-        """True when someone listens to ``event`` (the hot path's one check)."""
+        """True when someone listens to ``event`` (the hot path's one check).
+
+        The answer changes only with ``listener_changes.count``.
+        """
         return event in self._listeners
 
     def instrument(self, event: str, payload: dict[str, Any] | None = None, **kwargs: Any) -> None:

@@ -32,6 +32,7 @@ from waterdrop.errors import (
 )
 from waterdrop.instrumentation import events as ev
 from waterdrop.instrumentation.monitor import Monitor
+from waterdrop.instrumentation.payloads import produced_async, produced_sync
 from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
@@ -313,8 +314,21 @@ class Producer(ProducerBase):
             if errors:
                 raise MessageInvalidError(errors)
 
-    # produce_sync (and produce_async) are ProducerBase's, in the core; this is produce_sync's
-    # general path: middleware, transactions, mappings other than dict.
+    # produce_async and produce_sync are ProducerBase's, in the core; these are their general
+    # paths (hooks the base declares): middleware, transactions, mappings other than dict.
+    def _produce_async_slow(self, message: Mapping[str, Any]) -> DeliveryHandle:
+        if self._transactional and self._transaction_owner != threading.get_ident():
+            return self._produce_async_in_transaction(message)
+        variant = self.current_variant
+        if variant is None:
+            raise ProducerNotConfiguredError(self.id)
+        start = time.monotonic()
+        message, handle = self._enqueue(message, variant, "message.produce_async")
+        if self.monitor.listening(ev.MESSAGE_PRODUCED_ASYNC):
+            self.monitor.instrument(
+                ev.MESSAGE_PRODUCED_ASYNC, **produced_async(self.id, message, handle, start))
+        return handle
+
     def _produce_sync_slow(self, message: Mapping[str, Any]) -> DeliveryReport:
         variant = self.current_variant
         if variant is None:
@@ -330,14 +344,9 @@ class Producer(ProducerBase):
             report = handle.wait(variant.max_wait_timeout, True)
         except _FLOW_ERRORS as error:
             raise self._produce_error(message, error, "message.produce_sync") from error
-        if self.monitor.listening("message.produced_sync"):
+        if self.monitor.listening(ev.MESSAGE_PRODUCED_SYNC):
             self.monitor.instrument(
-                "message.produced_sync",
-                producer_id=self.id,
-                message=message,
-                report=report,
-                time=(time.monotonic() - start) * 1000.0,
-            )
+                ev.MESSAGE_PRODUCED_SYNC, **produced_sync(self.id, message, report, start))
         return report
 
     def _enqueue(self, message: Any, variant: Variant, error_type: str) -> tuple[Any, Any]:

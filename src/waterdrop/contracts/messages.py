@@ -1,1 +1,0 @@
-from waterdrop.contracts.wording import *  # noqa: F403 - the former name; the core imports it

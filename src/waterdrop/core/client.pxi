@@ -1,0 +1,486 @@
+# The client: one librdkafka producer handle with its configuration, topic handles, partition
+# counts, queue control and shutdown. Its poller, produce paths and transaction calls are
+# parts of their own (core/poller.pxi, core/produce.pxi, core/transactions.pxi).
+
+cdef class _Topic:
+    cdef rd_kafka_topic_t *rkt
+    cdef str name
+    cdef rd_kafka_partitioner_fn partitioner
+    cdef bint random_partitioner
+
+    def __dealloc__(self):
+        if self.rkt != NULL:
+            rd_kafka_topic_destroy(self.rkt)
+            self.rkt = NULL
+
+
+cdef class Client:
+    """One librdkafka producer handle, its topic handles and its delivery-report poller.
+
+    Its parts: the poller (core/poller.pxi), the produce paths (core/produce.pxi), the
+    transaction calls (core/transactions.pxi); here its state, topics and lifecycle.
+
+    ``config`` is the merged librdkafka configuration with string values. Callbacks (set as
+    attributes) run on the poller thread with the GIL, once per drained batch:
+    ``on_error(KafkaError)``, ``on_log(level, facility, message)``, ``on_stats(json_str)``,
+    ``on_deliveries(list_of_handles)``; any exception they raise goes to ``on_callback_error``.
+    """
+
+    cdef rd_kafka_t *rk
+    cdef rd_kafka_queue_t *mainq
+    cdef readonly str name
+    cdef dict _topics                # (topic_config key, topic) -> _Topic
+    cdef object _last_name           # the last topic produced to (by identity) ...
+    cdef object _last_conf_key       # ... with this variant key ...
+    cdef _Topic _last_topic          # ... and its handle: no lookup for a run of one topic
+    cdef _Msg *_msgs                 # produce_many's array, reused (under the GIL) ...
+    cdef Py_ssize_t _msgs_cap
+    cdef bint _msgs_busy             # ... unless a call on another thread has it
+    cdef rd_kafka_message_t *_batch  # _send_all's array for rd_kafka_produce_batch, same
+    cdef Py_ssize_t _batch_cap
+    cdef dict _partition_counts      # topic -> (count, expires_at)
+    cdef set _refreshing             # topics whose count a background thread refreshes
+    cdef str _partitioner
+    cdef _Waiter _waiter
+    cdef object _thread
+    cdef bint _stopping
+    cdef bint _closed
+    cdef bint _closing
+    cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
+    cdef bint _server_active         # a waiting thread serves the queue; the poller parks
+    cdef bint _lazy                  # ... and may stay parked after it (see _poll_loop)
+    cdef bint _poller_parked         # the poller is parked (not in a queue poll)
+    cdef list _deferred              # what that thread left for the poller (events, batches)
+    cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
+    cdef _Waiter _park               # where the poller parks meanwhile
+    # Its mutex makes a batch enqueue (malloc of every message) and the freeing of delivered
+    # events take turns: both hit glibc's main arena, whose lock sleeps at once when
+    # contended (one context switch per collision, tens of thousands per million messages).
+    cdef _Waiter _heap_turn
+    cdef Py_ssize_t _in_flight       # handle references held by librdkafka messages
+    cdef readonly long long max_wait_ms
+    cdef public object on_error
+    cdef public object on_log
+    cdef public object on_stats
+    cdef public object on_deliveries
+    cdef public object delivery_monitor   # a waterdrop Monitor: on_deliveries only if it listens
+    cdef _Listening _delivery_listening   # ... to one of these events (core/listening.pxi)
+    cdef public object on_callback_error
+    cdef public object on_oauth_refresh
+    cdef object _lock
+    cdef object __weakref__
+
+    def __cinit__(self):
+        self.rk = NULL
+        self.mainq = NULL
+        self._delivery_listening = _Listening(
+            (_events.MESSAGE_ACKNOWLEDGED, _events.ERROR_OCCURRED, _events.MESSAGE_PURGED))
+
+    def __init__(self, dict config, long long max_wait_ms=DEFAULT_MAX_WAIT_TIMEOUT,
+                 str name="waterdrop", bint statistics=False, bint oauth=False,
+                 bint start=True):
+        cdef char errstr[512]
+        cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
+        cdef int events = RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG
+        self._topics = {}
+        self._partition_counts = {}
+        self._refreshing = set()
+        self._waiter = _Waiter()
+        self._waiter.client = self
+        self._park = _Waiter()
+        self._heap_turn = _Waiter()
+        self._deferred = []
+        self._lock = _threading.Lock()
+        self.max_wait_ms = max_wait_ms
+        self.name = name
+        self._partitioner = str(config.get("partitioner", "consistent_random"))
+        settings = dict(config)
+        settings.setdefault("log.queue", "true")
+        if statistics:
+            events |= RD_KAFKA_EVENT_STATS
+        if oauth:
+            # the application refreshes OAUTHBEARER tokens (oauthbearer_set_token)
+            events |= RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH
+        try:
+            for key, value in settings.items():
+                bkey = str(key).encode("utf-8")
+                bvalue = str(value).encode("utf-8")
+                if rd_kafka_conf_set(conf, bkey, bvalue, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK:
+                    raise _errors.ConfigurationInvalidError(
+                        {f"kafka.{key}": errstr.decode("utf-8", "replace")})
+        except BaseException:
+            rd_kafka_conf_destroy(conf)
+            raise
+        rd_kafka_conf_set_events(conf, events)
+        self._max_msg_bytes = _conf_int(conf, b"message.max.bytes", 1_000_000)
+        # rd_kafka_new takes ownership of conf only on success.
+        self.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))
+        if self.rk == NULL:
+            rd_kafka_conf_destroy(conf)
+            raise _errors.ConfigurationInvalidError({"kafka": errstr.decode("utf-8", "replace")})
+        self.mainq = rd_kafka_queue_get_main(self.rk)
+        rd_kafka_set_log_queue(self.rk, NULL)
+        self._thread = _threading.Thread(target=self._poll_loop, daemon=True,
+                                         name=f"waterdrop-poller-{name}")
+        _LIVE_NATIVE.add(self)
+        if start:
+            self._thread.start()
+
+    def start(self):
+        """Start serving events (``start=False`` lets callbacks be set first: events such as
+        the first OAUTHBEARER refresh are queued from rd_kafka_new() on)."""
+        if not self._thread.is_alive() and not self._closed:
+            self._thread.start()
+
+    @property
+    def poller_thread(self):
+        """The thread that serves this client's delivery reports and events."""
+        return self._thread
+
+    def __dealloc__(self):
+        # Only reached without close() when the owner was lost; never destroy a client that
+        # a forked child inherited (its threads do not exist here).
+        if self.rk != NULL and not self._closed:
+            pass
+        free(self._msgs)
+        free(self._batch)
+        self._msgs = NULL
+        self._batch = NULL
+
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def rdkafka_name(self):
+        return rd_kafka_name(self.rk).decode() if self.rk != NULL else None
+
+    def _poll_loop(self):
+        """The poller thread's target (core/poller.pxi)."""
+        _run_poller(self)
+
+    def oauthbearer_set_token(self, str token, long long lifetime_ms, str principal_name,
+                              dict extensions=None):
+        """Hand librdkafka a new OAUTHBEARER token (after an oauthbearer.token_refresh)."""
+        cdef char errstr[512]
+        cdef const char **ext = NULL
+        cdef Py_ssize_t i, n = 0
+        cdef rd_kafka_resp_err_t err
+        self._ensure_open()
+        flat = []
+        for key, value in (extensions or {}).items():
+            flat.append(str(key).encode("utf-8"))
+            flat.append(str(value).encode("utf-8"))
+        n = len(flat)
+        if n:
+            ext = <const char **>malloc(n * sizeof(char *))
+            if ext == NULL:
+                raise MemoryError()
+            for i in range(n):
+                ext[i] = <const char *>(<bytes>flat[i])
+        try:
+            err = rd_kafka_oauthbearer_set_token(
+                self.rk, token.encode("utf-8"), lifetime_ms, principal_name.encode("utf-8"),
+                ext, n, errstr, sizeof(errstr))
+        finally:
+            free(ext)
+        if err:
+            raise kafka_error(err, errstr.decode("utf-8", "replace"))
+
+    def oauthbearer_set_token_failure(self, str reason):
+        """Tell librdkafka the token could not be refreshed (it retries later)."""
+        self._ensure_open()
+        err = rd_kafka_oauthbearer_set_token_failure(self.rk, reason.encode("utf-8"))
+        if err:
+            raise kafka_error(err)
+
+    # --- topics ----------------------------------------------------------------------------------
+
+    cdef _Topic _topic(self, str name, object conf_key):
+        cdef rd_kafka_topic_conf_t *tconf = NULL
+        cdef char errstr[512]
+        cdef _Topic topic
+        cache_key = (conf_key, name) if conf_key is not None else name
+        topic = self._topics.get(cache_key)
+        if topic is not None:
+            return topic
+        self._ensure_open()
+        # conf_key: a variant's per-topic settings as a sorted tuple of (name, value) pairs
+        topic_config = dict(conf_key) if conf_key is not None else None
+        partitioner = self._partitioner
+        if topic_config:
+            tconf = rd_kafka_topic_conf_new()
+            for key, value in topic_config.items():
+                if rd_kafka_topic_conf_set(tconf, str(key).encode(), _conf_value(value).encode(),
+                                           errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK:
+                    rd_kafka_topic_conf_destroy(tconf)
+                    raise _errors.VariantInvalidError(
+                        {f"topic_config.{key}": errstr.decode("utf-8", "replace")})
+            partitioner = str(topic_config.get("partitioner", partitioner))
+        topic = _Topic.__new__(_Topic)
+        topic.name = name
+        topic.rkt = rd_kafka_topic_new(self.rk, name.encode("utf-8"), tconf)
+        if topic.rkt == NULL:
+            if tconf != NULL:
+                rd_kafka_topic_conf_destroy(tconf)
+            raise kafka_error(rd_kafka_last_error())
+        topic.partitioner = _partitioner_by_name(partitioner)
+        topic.random_partitioner = partitioner == "random"
+        self._topics[cache_key] = topic
+        return topic
+
+    def refresh_partition_counts(self, dict counts):
+        """Set partition counts seen elsewhere (statistics) for another 30 s."""
+        expires = _time.monotonic() + 30.0
+        for topic, count in counts.items():
+            self._partition_counts[topic] = (count, expires)
+
+    def partition_count(self, str topic, int timeout_ms=5000, bint fresh=False):
+        """Partitions of ``topic`` from metadata, cached 30 s; -1 when unknown.
+
+        An expired count is still returned while a background thread refreshes it, so only
+        the very first lookup of a topic waits for the broker (``fresh=True`` always waits).
+        A name the message contract refuses is unknown (-1) and never reaches the topic
+        cache, whose names produce trusts as already validated.
+        """
+        if not _topic_valid(topic):
+            return -1
+        cached = self._partition_counts.get(topic)
+        now = _time.monotonic()
+        if cached is not None and (cached[1] > now or not fresh):
+            if cached[1] <= now and topic not in self._refreshing:
+                self._refreshing.add(topic)
+                _threading.Thread(target=self._refresh_partition_count, args=(topic, timeout_ms),
+                                  daemon=True, name="waterdrop-metadata").start()
+            return cached[0]
+        return self._refresh_partition_count(topic, timeout_ms)
+
+    def _refresh_partition_count(self, str topic, int timeout_ms):
+        cdef int count = -1
+        try:
+            if not self._closed and not self._closing:
+                self._ops += 1            # close() waits for this lookup before destroying
+                try:
+                    count = self._fetch_partition_count(self._topic(topic, None), timeout_ms)
+                finally:
+                    self._ops -= 1
+            if count > 0:
+                self._partition_counts[topic] = (count, _time.monotonic() + 30.0)
+            return count
+        finally:
+            self._refreshing.discard(topic)
+
+    cdef int _fetch_partition_count(self, _Topic topic, int timeout_ms) except? -2:
+        cdef const rd_kafka_metadata_t *md = NULL
+        cdef rd_kafka_resp_err_t err
+        cdef int count = -1
+        with nogil:
+            err = rd_kafka_metadata(self.rk, 0, topic.rkt, &md, timeout_ms)
+        if err == 0 and md != NULL:
+            if md.topic_cnt > 0 and md.topics[0].err == 0:
+                count = md.topics[0].partition_cnt
+            rd_kafka_metadata_destroy(md)
+        return count
+
+    cdef int32_t _partition_for_key(self, _Topic topic, const char *key, Py_ssize_t keylen) except? -2:
+        cdef int count = self.partition_count(topic.name)
+        if count <= 0:
+            return RD_KAFKA_PARTITION_UA
+        if topic.random_partitioner or topic.partitioner == NULL:
+            return rand() % count
+        return topic.partitioner(topic.rkt, key, keylen, count, NULL, NULL)
+
+    # --- produce (core/produce.pxi) ----------------------------------------------------------
+
+    cdef inline int _ensure_open(self) except -1:
+        if self._closed or self._closing or self.rk == NULL:
+            raise _errors.ProducerClosedError(self.name)
+        return 0
+
+    def produce(self, object message, Py_ssize_t max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE,
+                object conf_key=None, long long max_wait_ms=-1):
+        """Validate and enqueue one message; return its DeliveryHandle.
+
+        Raises MessageInvalidError (nothing sent) or KafkaError (inline failure, e.g.
+        queue_full; the handle is released).
+        """
+        return _produce_one(self, message, max_payload_size, conf_key, max_wait_ms)
+
+    def produce_many(self, list messages,
+                     Py_ssize_t max_payload_size=DEFAULT_MAX_PAYLOAD_SIZE,
+                     object conf_key=None, long long max_wait_ms=-1):
+        """Validate every message, then enqueue them all; return their handles.
+
+        An invalid message raises MessageInvalidError before anything is sent. An inline
+        failure stops the batch: the KafkaError raised carries ``.dispatched`` (the handles
+        enqueued) and ``.index`` (the first message that failed).
+        """
+        return _produce_many(self, messages, max_payload_size, conf_key, max_wait_ms)
+
+    # --- queue control ------------------------------------------------------------------------
+
+    def flush(self, long long timeout_ms):
+        """Wait until every message is delivered or failed; False if the time ran out."""
+        cdef int64_t deadline = wd_now_ns() + timeout_ms * 1_000_000
+        cdef int slice_ms
+        cdef rd_kafka_resp_err_t err
+        if self._closed or self.rk == NULL:
+            raise _errors.ProducerClosedError(self.name)
+        while True:
+            slice_ms = <int>max(0, min(100, (deadline - wd_now_ns()) // 1_000_000))
+            with nogil:
+                err = rd_kafka_flush(self.rk, slice_ms)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR:
+                return True
+            if wd_now_ns() >= deadline:
+                return False
+            PyErr_CheckSignals()
+
+    def purge(self, bint in_flight=True):
+        """Fail every queued (and in-flight) message with purge_queue / purge_inflight."""
+        cdef int flags = RD_KAFKA_PURGE_F_QUEUE
+        cdef rd_kafka_resp_err_t err
+        if in_flight:
+            flags |= RD_KAFKA_PURGE_F_INFLIGHT
+        self._ensure_open()
+        with nogil:
+            err = rd_kafka_purge(self.rk, flags)
+        if err:
+            raise kafka_error(err)
+
+    @property
+    def handles_in_flight(self):
+        """Handle references librdkafka holds (one per undelivered message); 0 when idle."""
+        return self._in_flight
+
+    @property
+    def queue_length(self):
+        """Messages queued or in flight in librdkafka plus reports not yet served."""
+        if self._closed or self.rk == NULL:
+            return 0
+        return rd_kafka_outq_len(self.rk)
+
+    def fatal_error(self):
+        """The client's fatal error as KafkaError, or None."""
+        cdef char errstr[512]
+        cdef rd_kafka_resp_err_t code
+        self._ensure_open()
+        code = rd_kafka_fatal_error(self.rk, errstr, sizeof(errstr))
+        if code == 0:
+            return None
+        return kafka_error(code, errstr.decode("utf-8", "replace"), True)
+
+    def trigger_test_fatal_error(self, int code, str reason):
+        self._ensure_open()
+        return rd_kafka_test_fatal_error(self.rk, code, reason.encode())
+
+    # --- transactions (core/transactions.pxi; policy in waterdrop.producer) -----------------
+
+    def init_transactions(self, int timeout_ms):
+        _transaction_call(self, _TXN_INIT, timeout_ms)
+
+    def begin_transaction(self):
+        _transaction_call(self, _TXN_BEGIN, -1)
+
+    def commit_transaction(self, int timeout_ms=-1):
+        _transaction_call(self, _TXN_COMMIT, timeout_ms)
+
+    def abort_transaction(self, int timeout_ms=-1):
+        _transaction_call(self, _TXN_ABORT, timeout_ms)
+
+    def send_offsets_to_transaction(self, list offsets, object group, int timeout_ms):
+        """Commit consumed offsets in the current transaction.
+
+        ``offsets``: (topic, partition, next_offset, metadata_or_None) tuples. ``group``: the
+        consumer's serialized group metadata (``confluent_kafka.Consumer.consumer_group_metadata()``
+        returns librdkafka's serialized form) or a plain group id.
+        """
+        _send_offsets_to_transaction(self, offsets, group, timeout_ms)
+
+    # --- shutdown ------------------------------------------------------------------------------
+
+    def close(self, long long timeout_ms=-1, bint force=False):
+        """Flush up to ``timeout_ms`` (purge first when ``force``), then destroy the handle.
+
+        Every handle resolves before this returns: messages still undelivered when the time
+        runs out are purged, so their handles fail with purge_queue / purge_inflight instead
+        of being dropped.
+        """
+        cdef rd_kafka_resp_err_t err
+        with self._lock:
+            if self._closed:
+                return True
+            if timeout_ms < 0:
+                timeout_ms = self.max_wait_ms
+            self._closing = True
+            try:
+                while self._ops > 0:      # another thread is inside produce: let it finish
+                    _time.sleep(0.001)
+                delivered = self.flush(timeout_ms)
+            except BaseException:
+                self._closing = False     # interrupted: the client stays usable and open
+                raise
+            if force or not delivered:
+                with nogil:
+                    rd_kafka_purge(self.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+                # Purged reports still go through the poller; wait for them to be served.
+                self.flush(10_000)
+            self._stopping = True
+            rd_kafka_queue_yield(self.mainq)
+            self._park.wake_all()
+            if self._thread.ident is None:
+                self._thread.start()      # never started: let it drain, then leave
+            self._thread.join()
+            while self._server_active:    # a waiting thread is leaving the queue
+                rd_kafka_queue_yield(self.mainq)
+                _time.sleep(0.001)
+            self._waiter.client = None
+            _serve_deferred(self)        # events must be destroyed before the handle
+            self._closed = True
+            self._last_name = self._last_conf_key = self._last_topic = None
+            for topic in self._topics.values():
+                rd_kafka_topic_destroy((<_Topic>topic).rkt)
+                (<_Topic>topic).rkt = NULL
+            self._topics.clear()
+            rd_kafka_queue_destroy(self.mainq)
+            self.mainq = NULL
+            with nogil:
+                rd_kafka_destroy(self.rk)
+            self.rk = NULL
+            return delivered
+
+    def abandon(self):
+        """Forget the native handle without touching it (a forked child's inherited client)."""
+        self._waiter.client = None
+        self._stopping = True
+        self._closed = True
+        self.rk = NULL
+        self.mainq = NULL
+        self._last_name = self._last_conf_key = self._last_topic = None
+        for topic in self._topics.values():
+            (<_Topic>topic).rkt = NULL
+        self._topics.clear()
+
+
+cdef Py_ssize_t _conf_int(rd_kafka_conf_t *conf, const char *name, Py_ssize_t default):
+    cdef char buf[64]
+    cdef size_t size = sizeof(buf)
+    if rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK:
+        return default
+    try:
+        return int(buf.decode("ascii"))
+    except ValueError:
+        return default
+
+
+cdef str _conf_value(object value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def conf_value(value):
+    """The librdkafka string form of a setting value (bools as true/false)."""
+    return _conf_value(value)

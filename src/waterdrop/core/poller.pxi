@@ -1,0 +1,324 @@
+# The Client's delivery-report poller: one thread per client drains librdkafka's main queue
+# without the GIL and takes the GIL once per batch; a thread that waits for its own delivery
+# may serve the queue itself meanwhile (_serve_until, from a handle's wait). Functions of the
+# Client (their first argument, ``self``).
+
+cdef enum:
+    _EVENT_BATCH = 64
+    _MSG_CHUNK = 1024
+
+
+cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
+                       int timeout_ms) noexcept nogil:
+    """Wait up to ``timeout_ms`` for an event, then take what else is ready (at most
+    _EVENT_BATCH): the batch served under one GIL acquisition."""
+    cdef int n = 0
+    events[0] = rd_kafka_queue_poll(q, timeout_ms)
+    if events[0] == NULL:
+        return 0
+    n = 1
+    while n < _EVENT_BATCH:
+        events[n] = rd_kafka_queue_poll(q, 0)
+        if events[n] == NULL:
+            break
+        n += 1
+    return n
+
+
+cdef _run_poller(Client self):
+    """The poller thread's loop (Client._poll_loop): wait without the GIL, take it once per
+    drained batch."""
+    cdef rd_kafka_event_t *events[_EVENT_BATCH]
+    cdef int n, i
+    cdef rd_kafka_queue_t *q = self.mainq
+    cdef int timeout_ms
+    cdef int64_t until
+    while True:
+        if self._deferred:
+            try:
+                _serve_deferred(self)
+            except BaseException:
+                PyErr_WriteUnraisable(self._poll_loop)
+        if (self._server_active or self._lazy) and not self._stopping:
+            # a thread waiting for its delivery serves the queue: stay out of its way
+            # (``_lazy``: it has handed the queue back with nothing in flight; stay
+            # parked until a produce wakes us, so that a run of produce_sync calls does
+            # not wake this thread twice per message)
+            until = wd_now_ns() + 100_000_000
+            self._poller_parked = True
+            with nogil:
+                wd_mutex_lock(&self._park.mutex)
+                if (self._server_active or self._lazy) and not self._stopping:
+                    wd_cond_wait_until(&self._park.cond, &self._park.mutex, until)
+                wd_mutex_unlock(&self._park.mutex)
+            self._poller_parked = False
+            if not self._server_active:
+                self._lazy = False       # woken, or 100 ms passed: serve again
+            continue
+        # once close() asked us to stop: drain what is there, then leave (log events may
+        # keep arriving forever while a broker is unreachable)
+        timeout_ms = 0 if self._stopping else 1000
+        with nogil:
+            n = _drain(q, events, timeout_ms)
+        if n > 0:
+            try:
+                _serve(self, events, n)
+            except BaseException:
+                PyErr_WriteUnraisable(self._poll_loop)
+            if self._server_active:
+                # a waiter started serving while we held these events: wake it from
+                # its poll so it sees what we resolved
+                rd_kafka_queue_yield(q)
+        elif self._stopping and not self._deferred and not self._server_active:
+            return
+
+
+cdef _serve(Client self, rd_kafka_event_t **events, int n, list resolved=None):
+    """Handle drained events.
+
+    ``resolved`` is given on a thread that waits for its own delivery: delivery reports
+    are resolved there and the batches collected in ``resolved`` (the waiter notifies
+    them once it has handed the queue back); every other event goes to the poller.
+
+    The handles of a batch are collected for ``on_deliveries`` only when it listens (the
+    decision is taken once per batch); otherwise only those with callbacks or a waker.
+    """
+    cdef int i
+    cdef int etype
+    cdef list delivered = None
+    cdef bint any_dr = False
+    cdef bint full = False
+    try:
+        for i in range(n):
+            etype = rd_kafka_event_type(events[i])
+            if resolved is not None and etype != RD_KAFKA_EVENT_DR:
+                self._deferred.append(<size_t>events[i])
+                events[i] = NULL         # the poller's now
+                continue
+            if etype == RD_KAFKA_EVENT_DR:
+                if not any_dr:
+                    any_dr = True
+                    full = self.on_deliveries is not None and _deliveries_listened(self)
+                delivered = _serve_dr(self, events[i], delivered, full)
+            elif etype == RD_KAFKA_EVENT_ERROR:
+                _serve_error(self, events[i])
+            elif etype == RD_KAFKA_EVENT_LOG:
+                _serve_log(self, events[i])
+            elif etype == RD_KAFKA_EVENT_STATS:
+                _serve_stats(self, events[i])
+            elif etype == RD_KAFKA_EVENT_OAUTHBEARER_TOKEN_REFRESH:
+                _serve_oauth(self, events[i])
+    finally:
+        # every event of the batch, even after an exception, freed in one go: with the
+        # GIL held (so never beside a single produce, which mallocs under the GIL) and in
+        # turn with batch enqueues, which run without it (see _heap_turn). A batch
+        # enqueue never needs the GIL, so waiting for it here cannot deadlock.
+        wd_mutex_lock(&self._heap_turn.mutex)
+        for i in range(n):
+            if events[i] != NULL:
+                rd_kafka_event_destroy(events[i])
+        wd_mutex_unlock(&self._heap_turn.mutex)
+    if any_dr:
+        self._waiter.wake_all()
+        if delivered is not None:
+            if resolved is not None:
+                resolved.append((delivered, full))
+            else:
+                _notify(self, delivered, full)
+
+
+cdef _notify(Client self, list delivered, bint full):
+    """Run what waits on a batch of resolved handles: their callbacks, then listeners
+    (``full``: ``delivered`` is the whole batch, for on_deliveries)."""
+    cdef DeliveryHandle h
+    cdef object waker = None
+    cdef list woken = None
+    cdef dict others = None
+    callback = self.on_deliveries
+    for handle in delivered:
+        h = <DeliveryHandle>handle
+        if h._extra is None:
+            continue
+        hw = _handle_run_callbacks(h)
+        if hw is not None:
+            if woken is None:
+                waker, woken = hw, [h]
+            elif hw is waker:
+                woken.append(h)
+            else:                       # handles awaited on several loops
+                if others is None:
+                    others = {}
+                others.setdefault(hw, []).append(h)
+    if woken is not None:
+        _call(self, waker.push_many, "delivery", (woken,))
+        if others is not None:
+            for other, handles in others.items():
+                _call(self, other.push_many, "delivery", (handles,))
+    if full and callback is not None:
+        _call(self, callback, "delivery", (delivered,))
+
+
+cdef bint _deliveries_listened(Client self) except -1:
+    """False when ``delivery_monitor`` is set and listens to none of the delivery events:
+    on_deliveries is then not called at all (a produce_sync gets one call per message
+    otherwise)."""
+    if self.delivery_monitor is None:
+        return True
+    return _listening(self._delivery_listening, self.delivery_monitor) != 0
+
+
+cdef _serve_deferred(Client self):
+    """On the poller thread: the events a waiting thread drained but left for the poller."""
+    cdef rd_kafka_event_t *ev
+    while self._deferred:
+        ev = <rd_kafka_event_t *><size_t>self._deferred.pop(0)
+        _serve(self, &ev, 1)
+
+
+cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full):
+    """Resolve a delivery report's handles; add them to ``delivered`` (all of them when
+    ``full``, else only those with callbacks or a waker) and return it (None if empty)."""
+    cdef const rd_kafka_message_t *msgs[_MSG_CHUNK]
+    cdef size_t count, i
+    cdef const rd_kafka_message_t *m
+    cdef DeliveryHandle h
+    cdef const char *errstr
+    while True:
+        count = rd_kafka_event_message_array(ev, msgs, _MSG_CHUNK)
+        if count == 0:
+            break
+        for i in range(count):
+            m = msgs[i]
+            if m._private == NULL:
+                continue
+            h = <DeliveryHandle>m._private
+            if m.err:
+                errstr = rd_kafka_message_produce_errstr(m)
+                error = kafka_error(
+                    m.err, errstr.decode("utf-8", "replace") if errstr != NULL else None,
+                    m.err == RD_KAFKA_RESP_ERR__FATAL)
+            else:
+                error = None
+            _set_verdict(h, m.partition, m.offset, error, rd_kafka_message_latency(m))
+            if full or h._extra is not None:
+                if delivered is None:
+                    delivered = []
+                delivered.append(h)
+            # The reference taken at produce time, released exactly once, here.
+            Py_DECREF(h)
+            self._in_flight -= 1
+        if count < _MSG_CHUNK:
+            break
+    return delivered
+
+
+cdef _serve_error(Client self, rd_kafka_event_t *ev):
+    cdef char errstr[512]
+    cdef int fatal = rd_kafka_event_error_is_fatal(ev)
+    cdef rd_kafka_resp_err_t code = rd_kafka_event_error(ev)
+    cdef const char *text = rd_kafka_event_error_string(ev)
+    message = text.decode("utf-8", "replace") if text != NULL else None
+    if fatal:
+        code = rd_kafka_fatal_error(self.rk, errstr, sizeof(errstr))
+        message = errstr.decode("utf-8", "replace")
+    error = kafka_error(code, message, fatal != 0)
+    if self.on_error is not None:
+        _call(self, self.on_error, "error", (error,))
+
+
+cdef _serve_log(Client self, rd_kafka_event_t *ev):
+    cdef const char *fac
+    cdef const char *text
+    cdef int level
+    if self.on_log is None:
+        return
+    if rd_kafka_event_log(ev, &fac, &text, &level) == 0:
+        _call(self, self.on_log, "log", (level, (fac or b"").decode("utf-8", "replace"),
+                                        (text or b"").decode("utf-8", "replace")))
+
+
+cdef _serve_stats(Client self, rd_kafka_event_t *ev):
+    cdef const char *stats = rd_kafka_event_stats(ev)
+    if self.on_stats is not None and stats != NULL:
+        _call(self, self.on_stats, "statistics", (stats.decode("utf-8", "replace"),))
+
+
+cdef _serve_oauth(Client self, rd_kafka_event_t *ev):
+    cdef const char *config = rd_kafka_event_config_string(ev)
+    if self.on_oauth_refresh is not None:
+        _call(self, self.on_oauth_refresh, "oauthbearer_token_refresh",
+                   ((config or b"").decode("utf-8", "replace"),))
+
+
+cdef _call(Client self, fn, str kind, tuple args):
+    try:
+        fn(*args)
+    except BaseException as exc:
+        handler = self.on_callback_error
+        if handler is None:
+            PyErr_WriteUnraisable(fn)
+            return
+        try:
+            handler(kind, exc)
+        except BaseException:
+            PyErr_WriteUnraisable(handler)
+
+
+cdef inline void _wake_poller(Client self) noexcept:
+    self._lazy = False
+    self._park.wake_all()
+
+
+cdef inline bint _can_serve(Client self):
+    return (not self._server_active and not self._stopping and not self._closed
+            and self.mainq != NULL)
+
+
+cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -1:
+    """Serve this client's queue on the waiting thread until ``h`` resolves.
+
+    The delivery report then reaches the thread that waits for it directly, without a
+    hop through the poller thread (which parks meanwhile). False on timeout.
+    """
+    cdef rd_kafka_event_t *events[_EVENT_BATCH]
+    cdef rd_kafka_queue_t *q = self.mainq
+    cdef int n
+    cdef int slice_ms
+    cdef int64_t now
+    cdef list resolved = []
+    # Serve for a short while only: the point is a fast answer for a fast delivery. A
+    # slow one is waited for on the condition variable while the poller serves again,
+    # so error and log events are never held back behind a long wait.
+    cdef int64_t serve_until = min(deadline, wd_now_ns() + 200_000_000)
+    self._server_active = True
+    if not self._poller_parked:
+        rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
+    try:
+        while h._state == _PENDING:
+            now = wd_now_ns()
+            if now >= serve_until:
+                break
+            slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
+            with nogil:
+                n = _drain(q, events, slice_ms)
+            if n > 0:
+                _serve(self, events, n, resolved)
+            if self._stopping:
+                break
+            PyErr_CheckSignals()
+    finally:
+        # hand the queue back before any user code runs: a listener that waits for another
+        # delivery must find the poller serving, not parked behind us
+        self._server_active = False
+        if self._in_flight > 0 or self._deferred or self._stopping:
+            _wake_poller(self)
+        else:
+            # nothing left to deliver: the poller may stay parked until the next produce
+            # (or 100 ms at most, for error, log and statistics events)
+            self._lazy = True
+        for delivered, full in resolved:
+            _notify(self, <list>delivered, full)
+    if h._state == _PENDING:
+        # still on its way (or close() is under way and will resolve it)
+        return _handle_wait_condvar(h, deadline)
+    return True
