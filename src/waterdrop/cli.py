@@ -456,7 +456,8 @@ def produce(
         try:
             for path in files or ("-",):
                 if path == "-":
-                    stdin = click.get_binary_stream("stdin")
+                    # the bytes under sys.stdin (click.get_binary_stream is deprecated in 8.5)
+                    stdin = getattr(sys.stdin, "buffer", sys.stdin)
                     for line in lines_from(stdin, "<stdin>", fmt, defaults):
                         produce_line(line)
                 else:
