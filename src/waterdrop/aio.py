@@ -47,7 +47,6 @@ from waterdrop.instrumentation import events as ev
 from waterdrop.producer import Producer as SyncProducer
 from waterdrop.producer._internal import IDEMPOTENT, Batch, Forwarded, ReloadPolicy
 from waterdrop._core import CURRENT_VARIANT
-from waterdrop.instrumentation.events import MESSAGE_PRODUCED_SYNC
 from waterdrop.instrumentation.payloads import produced_sync
 
 __all__ = ["Producer", "Variant", "Transaction", "wait", "wait_all"]
@@ -368,9 +367,9 @@ class _Dispatch:
         except _FLOW_ERRORS as error:
             raise sync._produce_error(message, error, "message.produce_sync") from error
         monitor = sync.monitor
-        if monitor.listening(MESSAGE_PRODUCED_SYNC):
+        if monitor.listening(ev.MESSAGE_PRODUCED_SYNC):
             monitor.instrument(
-                MESSAGE_PRODUCED_SYNC, **produced_sync(sync.id, message, report, start))
+                ev.MESSAGE_PRODUCED_SYNC, **produced_sync(sync.id, message, report, start))
         return report
 
     # --- many messages ---------------------------------------------------------------------------

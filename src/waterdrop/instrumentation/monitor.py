@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from waterdrop.errors import Error
-from waterdrop.instrumentation.events import CLASS_EVENTS, EVENTS
+from waterdrop.instrumentation.events import CLASS_EVENTS, EVENTS, STATISTICS_EMITTED
 
 __all__ = ["CLASS_EVENTS", "EVENTS", "Event", "EventNotRegisteredError", "Monitor"]
 
@@ -107,7 +107,7 @@ class Monitor:
             self.listener_changes.bump()
 
     def _before_subscribe(self, handlers: dict[str, Listener]) -> None:
-        if self._statistics_frozen and "statistics.emitted" in handlers:
+        if self._statistics_frozen and STATISTICS_EMITTED in handlers:
             from waterdrop.errors import StatisticsNotEnabledError
 
             raise StatisticsNotEnabledError(

@@ -662,7 +662,11 @@ class Producer(ProducerBase):
         start = time.monotonic()
         with self._buffer_lock:
             self._messages.clear()
-        if self.monitor.listening(ev.BUFFER_PURGED):
+        self._buffer_purged(start)
+
+    def _buffer_purged(self, start: float) -> None:
+        """``buffer.purged``, for a reload's drop and for purge(): ``start`` is when it began."""
+        if self.monitor is not None and self.monitor.listening(ev.BUFFER_PURGED):
             self.monitor.instrument(
                 ev.BUFFER_PURGED, producer_id=self.id, time=(time.monotonic() - start) * 1000.0
             )
@@ -679,10 +683,7 @@ class Producer(ProducerBase):
                 client.purge()
             except ProducerClosedError:
                 pass
-        if self.monitor is not None and self.monitor.listening(ev.BUFFER_PURGED):
-            self.monitor.instrument(
-                ev.BUFFER_PURGED, producer_id=self.id, time=(time.monotonic() - start) * 1000.0
-            )
+        self._buffer_purged(start)
 
     # --- disconnect and close --------------------------------------------------------------------
 
