@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from tests.asyncio.conftest import read_back
+from tests.helpers import message_count
 from waterdrop import (
     DeliveryHandle,
     KafkaError,
@@ -127,6 +128,32 @@ async def test_tombstones(producer, topic, cluster):
     messages = await asyncio.to_thread(read_back, cluster.bootstrap_servers, topic, 4)
     assert [(m.key(), m.value()) for m in messages] == [
         (b"a", None), (b"b", None), (b"c", None), (b"d", None)]
+
+
+SINGLE_MESSAGE_METHODS = ("produce_sync", "produce_async", "tombstone_sync", "tombstone_async",
+                          "buffer")
+
+
+@pytest.mark.parametrize("method", SINGLE_MESSAGE_METHODS)
+@pytest.mark.parametrize("through", ["producer", "variant", "middleware"])
+async def test_a_mapping_with_keyword_fields_raises_type_error_and_sends_nothing(
+    producer, topic, method, through
+):
+    ran = []
+    if through == "middleware":
+        producer.middleware.append(lambda m: ran.append(m) or m)
+    target = producer.variant(max_wait_timeout=10_000) if through == "variant" else producer
+    message = ({"topic": topic, "key": "k", "partition": 0} if method.startswith("tombstone")
+               else {"topic": topic, "payload": b"x"})
+    with pytest.raises(TypeError, match=rf"^{method}\(\) .*not both.*bogus=, partition="):
+        result = getattr(target, method)(message, partition=0, bogus=1)
+        if asyncio.iscoroutine(result):
+            await result
+    assert producer.messages == () and ran == []
+    await producer.flush_sync()
+    await producer.close()
+    assert await asyncio.to_thread(message_count, producer.config.kafka["bootstrap.servers"],
+                                   topic) == 0
 
 
 async def test_buffer_and_flush(producer, topic):

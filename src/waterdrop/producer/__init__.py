@@ -33,7 +33,7 @@ from waterdrop.errors import (
 from waterdrop.instrumentation import events as ev
 from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.instrumentation.payloads import produced_async, produced_sync
-from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy
+from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy, one_message
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
 
@@ -554,8 +554,10 @@ class Producer(ProducerBase):
     # --- tombstones ------------------------------------------------------------------------------
 
     @staticmethod
-    def _tombstone(message: Mapping[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
-        data = dict(message if message is not None else fields)
+    def _tombstone(
+        message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
+    ) -> dict[str, Any]:
+        data = dict(one_message(method, message, fields))
         errors: dict[str, str] = {}
         key = data.get("key")
         if "key" not in data:
@@ -582,7 +584,7 @@ class Producer(ProducerBase):
         self, message: Mapping[str, Any] | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
-        return self.produce_async(self._tombstone(message, fields))
+        return self.produce_async(self._tombstone(message, fields, "tombstone_async"))
 
     def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
@@ -596,8 +598,7 @@ class Producer(ProducerBase):
 
     def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
         """Keep a message in the internal buffer; middleware and validation run at flush."""
-        if message is None:
-            message = fields
+        message = one_message("buffer", message, fields)
         self._add_to_buffer([message], ev.MESSAGE_BUFFERED, message=message)
         return self.messages
 

@@ -8,16 +8,18 @@ Producer itself documents each one.
 Also here: ``Batch``, the policy of one ``produce_many_*`` call that the sync and the asyncio
 producers share; ``ReloadPolicy``, the data that tells WaterDrop's two client reloads after a
 fatal librdkafka error apart (``Producer._reload_after_fatal`` is the one implementation); and
-``Forwarded``, a read-only attribute that reads the same attribute of a wrapped object.
+``Forwarded``, a read-only attribute that reads the same attribute of a wrapped object;
+``one_message``, the one message of a single-message method.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
+from waterdrop.contracts.wording import mapping_and_fields
 from waterdrop.errors import ProduceManyError
 from waterdrop.instrumentation import events as ev
 
@@ -210,6 +212,19 @@ class Batch:
                 handles=handles,
                 time=(time.monotonic() - self._start) * 1000.0,
             )
+
+
+def one_message(
+    method: str, message: Mapping[str, Any] | None, fields: dict[str, Any]
+) -> Mapping[str, Any]:
+    """The message a single-message method (``method``) was given: the mapping, or its fields
+    as keyword arguments. Both raise TypeError, before anything is done: nothing is silently
+    dropped or merged (``produce_async``/``produce_sync`` check the same in the core)."""
+    if message is None:
+        return fields
+    if fields:
+        raise TypeError(mapping_and_fields(method, list(fields)))
+    return message
 
 
 class Forwarded(Generic[T]):
