@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, TopicPar
 
 import waterdrop
 from tests.helpers import close_within, create_topic
-from waterdrop import AbortTransaction, KafkaError, Producer, Status
+from waterdrop import AbortTransaction, KafkaError, ProduceManyError, Producer, Status
 from waterdrop.errors import (
     ProducerNotTransactionalError,
     ProducerTransactionalCloseAttemptError,
@@ -455,6 +455,48 @@ def test_handles_of_an_aborted_transaction_resolve_purged_and_emit_message_purge
     assert events.of("message.acknowledged") == []
     commit_sentinel(txn, topic)
     assert read_payloads(kafka_bootstrap, topic, "read_uncommitted") == [SENTINEL]
+
+
+def test_failed_produce_many_sync_reports_nothing_dispatched_in_its_error_event(
+    kafka_bootstrap, topic, txn
+):
+    """WaterDrop (producer/sync.rb): in an aborted transaction nothing counts as dispatched, so
+    a transactional producer's ``error.occurred`` of ``messages.produce_many_sync`` carries
+    ``dispatched=[]``; the raised ProduceManyError still holds the (purged) handles."""
+    events = Recorder(txn, "error.occurred")
+    batch = [
+        {"topic": topic, "payload": "m0"},
+        {"topic": topic, "payload": "m1"},
+        {"topic": topic, "payload": "m2", "partition": 9},  # no such partition: fails
+    ]
+    txn.produce_sync(topic=topic, payload="warm-up")  # partitions known: the failure is inline
+    with pytest.raises(ProduceManyError) as raised:
+        txn.produce_many_sync(batch)  # its own transaction, aborted
+    [event] = [e for e in events.of("error.occurred") if e["type"] == "messages.produce_many_sync"]
+    assert event["dispatched"] == []
+    assert event["messages"] == batch
+    assert event["error"] is raised.value
+    assert raised.value.dispatched, "the raised error keeps the handles"
+    assert all(not handle.pending for handle in raised.value.dispatched)
+    assert not txn.in_transaction
+    commit_sentinel(txn, topic)
+    assert read_payloads(kafka_bootstrap, topic, "read_committed") == ["warm-up", SENTINEL]
+
+
+def test_failed_produce_many_async_in_a_transaction_still_reports_its_dispatched(
+    kafka_bootstrap, topic, txn
+):
+    """WaterDrop empties ``dispatched`` for produce_many_sync only: produce_many_async's event
+    lists the handles enqueued before the failure, transactional or not."""
+    events = Recorder(txn, "error.occurred")
+    batch = [{"topic": topic, "payload": "a0"}, {"topic": topic, "payload": "a1", "partition": 9}]
+    txn.produce_sync(topic=topic, payload="warm-up")  # partitions known: the failure is inline
+    with pytest.raises(ProduceManyError) as raised:
+        with txn.transaction():
+            txn.produce_many_async(batch)
+    [event] = [e for e in events.of("error.occurred") if e["type"] == "messages.produce_many_async"]
+    assert len(raised.value.dispatched) == 1
+    assert event["dispatched"] == raised.value.dispatched
 
 
 def test_wait_timeout_on_transaction_abort_writes_the_first_message_then_aborts(

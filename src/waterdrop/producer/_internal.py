@@ -186,14 +186,22 @@ class Batch:
             producer._transaction_first_handle = handles[0]
 
     def failed(self, dispatched: list[Any], error: BaseException) -> ProduceManyError:
-        """The batch failed with ``error`` after ``dispatched``: reported, the error to raise."""
+        """The batch failed with ``error`` after ``dispatched``: reported, the error to raise.
+
+        As WaterDrop's produce_many_sync, a transactional producer's event lists nothing as
+        dispatched (nothing is, in an aborted transaction); the error still holds the handles.
+        produce_many_async's event keeps them, as WaterDrop's does.
+        """
         producer = self._producer
         wrapped = ProduceManyError(dispatched, repr(error), cause=error)
+        reported = dispatched
+        if producer._transactional and self.method == "produce_many_sync":
+            reported = []
         producer.monitor.instrument(
             ev.ERROR_OCCURRED,
             producer_id=producer.id,
             messages=self.messages,
-            dispatched=dispatched,
+            dispatched=reported,
             error=wrapped,
             type=f"messages.{self.method}",
         )
