@@ -264,10 +264,11 @@ class _Dispatch:
             owner._tx_task is None or owner._tx_task is not _current_task()
         )
 
-    def _stand_ins(self, messages: list[Any]) -> list[Any]:
-        """Pending handles for messages handed to a thread (validated here when possible)."""
+    def _stand_ins(self, messages: list[Any], batch: bool = False) -> list[Any]:
+        """Pending handles for messages handed to a thread (validated here when possible;
+        ``batch``: those of a batch method)."""
         wait_ms = int(self._sync_variant().max_wait_timeout)
-        self._aio._sync._check_messages(messages)
+        self._aio._sync._check_messages(messages, batch)
         stand_ins = []
         for message in messages:
             if isinstance(message, Mapping):
@@ -290,7 +291,7 @@ class _Dispatch:
         return stand_in
 
     def _handoff_many(self, handoff: _Handoff, messages: list[Any], fn: Callable[[], Any]) -> list[Any]:
-        stand_ins = self._stand_ins(messages)
+        stand_ins = self._stand_ins(messages, batch=True)
 
         def done(handles: Any, error: BaseException | None) -> None:
             if error is None:
@@ -491,10 +492,10 @@ class _Dispatch:
         return self.produce_async(SyncProducer._tombstone(message, fields, "tombstone_async"))
 
     async def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
-        return await self.produce_many_sync([SyncProducer._tombstone(m, {}) for m in messages])
+        return await self.produce_many_sync(SyncProducer._tombstones(messages))
 
     def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
-        return self.produce_many_async([SyncProducer._tombstone(m, {}) for m in messages])
+        return self.produce_many_async(SyncProducer._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class ProducerInternals(Protocol):
     - transaction: ``_claim_transaction()`` / ``_release_transaction()`` around a block,
       ``_hand_transaction_to(thread)``, ``_transaction_first_handle``,
       ``_transaction_fatal_attempts``;
-    - dispatch (the asyncio producer's, around its own waits): ``_check_messages(messages)``,
+    - dispatch (the asyncio producer's, around its own waits): ``_check_messages(messages, batch)``,
       ``_enqueue(message, variant, error_type)``, ``_produce_error(message, error,
       error_type)``, ``_batch(messages, variant, sync)`` (a ``Batch``);
     - recovery: ``_reload_after_fatal(error, attempt, policy)``; with ``_queue_full_wait``, the
@@ -82,7 +82,7 @@ class ProducerInternals(Protocol):
     def _hand_transaction_to(self, thread: int) -> None: ...
 
     # dispatch
-    def _check_messages(self, messages: Iterable[Any]) -> None: ...
+    def _check_messages(self, messages: Iterable[Any], batch: bool = False) -> None: ...
 
     def _enqueue(self, message: Any, variant: Variant, error_type: str) -> tuple[Any, Any]: ...
 
