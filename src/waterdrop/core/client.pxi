@@ -138,10 +138,12 @@ cdef class Client:
         return self._thread
 
     def __dealloc__(self):
-        # Only reached without close() when the owner was lost; never destroy a client that
-        # a forked child inherited (its threads do not exist here).
+        # Only reached without close() when the owner was lost, and then only for a client
+        # whose poller never ran (a running poller holds its client): nothing serves its queue,
+        # so destroy it as close() would, without serving or flushing anything. A client that a
+        # forked child inherited was abandoned (rk NULL): its threads do not exist here.
         if self.rk != NULL and not self._closed:
-            pass
+            _destroy_unclosed(self)
         free(self._msgs)
         free(self._batch)
         self._msgs = NULL
@@ -460,6 +462,32 @@ cdef class Client:
         for topic in self._topics.values():
             (<_Topic>topic).rkt = NULL
         self._topics.clear()
+
+
+cdef void _destroy_unclosed(Client self) noexcept:
+    """Client.__dealloc__'s end of a client never closed: its deferred events, topic handles
+    and queue go first (librdkafka's order, as in close()), then the handle, without the GIL.
+    Nothing is delivered: no poller runs, and messages still queued are dropped by librdkafka
+    (their handles hold their client, so a client with messages in flight is never here).
+    rd_kafka_destroy does not block on the broker: it stops librdkafka's threads (at most
+    1 s for a last telemetry push) and joins them."""
+    cdef rd_kafka_t *rk = self.rk
+    self.rk = NULL
+    self._closed = True
+    if self._deferred is not None:       # (None once the cycle collector cleared the fields)
+        for ev in self._deferred:
+            rd_kafka_event_destroy(<rd_kafka_event_t *><size_t>ev)
+        self._deferred = None
+    if self._topics is not None:
+        for topic in self._topics.values():
+            if (<_Topic>topic).rkt != NULL:
+                rd_kafka_topic_destroy((<_Topic>topic).rkt)
+                (<_Topic>topic).rkt = NULL
+    if self.mainq != NULL:
+        rd_kafka_queue_destroy(self.mainq)
+        self.mainq = NULL
+    with nogil:
+        rd_kafka_destroy(rk)
 
 
 cdef Py_ssize_t _conf_int(rd_kafka_conf_t *conf, const char *name, Py_ssize_t default):

@@ -97,7 +97,8 @@ cdef class ProducerBase:
         """Enqueue one message; return its DeliveryHandle without waiting.
 
         The message is one mapping, or its fields as keyword arguments (read straight from
-        the arguments: no dict is built unless middleware, a listener or an error needs it).
+        the arguments: no dict is built unless middleware, a listener or an error needs it);
+        a mapping with keyword fields too raises TypeError, before anything is sent.
         """
         cdef object handle
         cdef double start = 0.0
@@ -106,6 +107,10 @@ cdef class ProducerBase:
         if message is None:
             _fields_of_args(&f, topic, payload, key, partition, partition_key, timestamp,
                             headers, label, rest)
+        elif _fields_given(topic, payload, key, partition, partition_key, timestamp, headers,
+                           label, rest):
+            raise _mapping_and_fields("produce_async", topic, payload, key, partition,
+                                      partition_key, timestamp, headers, label, rest)
         elif self._middleware_steps or type(message) is not dict:
             return self._produce_async_slow(message)
         if self._transactional and self._transaction_owner != wd_thread_id():
@@ -139,6 +144,10 @@ cdef class ProducerBase:
         if message is None:
             _fields_of_args(&f, topic, payload, key, partition, partition_key, timestamp,
                             headers, label, rest)
+        elif _fields_given(topic, payload, key, partition, partition_key, timestamp, headers,
+                           label, rest):
+            raise _mapping_and_fields("produce_sync", topic, payload, key, partition,
+                                      partition_key, timestamp, headers, label, rest)
         elif self._middleware_steps or self._transactional or type(message) is not dict:
             return self._produce_sync_slow(message)
         if self._middleware_steps or self._transactional:
@@ -236,6 +245,26 @@ cdef inline void _fields_of_args(_Fields *f, object topic, object payload, objec
     f.headers = _arg(headers)
     f.label = _arg(label)
     f.unknown = len(rest) > 0
+
+
+cdef inline bint _fields_given(object topic, object payload, object key, object partition,
+                               object partition_key, object timestamp, object headers,
+                               object label, dict rest):
+    """Whether any keyword field was given (alongside a mapping: a TypeError)."""
+    absent = _ABSENT
+    return not (topic is absent and payload is absent and key is absent
+                and partition is absent and partition_key is absent and timestamp is absent
+                and headers is absent and label is absent and not rest)
+
+
+cdef object _mapping_and_fields(str method, object topic, object payload, object key,
+                                object partition, object partition_key, object timestamp,
+                                object headers, object label, dict rest):
+    """The TypeError for a mapping given with keyword fields: nothing is dropped or merged."""
+    values = (topic, payload, key, partition, partition_key, timestamp, headers, label)
+    names = [name for name, value in zip(_FIELD_KEYS, values) if value is not _ABSENT]
+    names.extend(rest)
+    return TypeError(_wording.mapping_and_fields(method, names))
 
 
 cdef object _message_of(object message, _Fields *f, dict rest):

@@ -213,7 +213,7 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
             memset(&ms[i], 0, sizeof(_Msg))
             ready = i + 1
             if type(message) is not dict:
-                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING}, i)
             _extract(<dict>message, &f)
             _own_fields(&ms[i], &f)
             if _plain_valid(&ms[i].f, max_payload_size, self._last_name):
@@ -221,7 +221,7 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
             errors = _check(&ms[i].f, message, max_payload_size, self._topics,
                             self._last_name)
             if errors is not None:
-                raise _errors.MessageInvalidError(errors)
+                raise _errors.MessageInvalidError(errors, i)
         self._ensure_open()
         self._ops += 1
         try:
