@@ -192,7 +192,8 @@ cdef class ProducerBase:
         put the variant's wait in ``wait_out``."""
         cdef PyObject *value = NULL
         cdef long long wait_ms = 0
-        cdef bint cached = False
+        cdef bint cached
+        cdef wd_cs_t cs
         PyContextVar_Get(_CURRENT_VARIANT, NULL, &value)
         variant = <object>value
         Py_DECREF(variant)           # PyContextVar_Get gave a new reference
@@ -200,12 +201,13 @@ cdef class ProducerBase:
             variant = self._default_variant
         # the cached variant's fields are read together, and the client with them: another
         # thread may switch them (the producer's critical section; nothing on a GIL build)
-        with cython.critical_section(self):
-            if variant is self._variant_seen and variant is not None:
-                cached = True
-                conf_key = self._variant_conf_key
-                wait_ms = self._variant_wait
-            client = self._client_ref
+        wd_cs_begin(&cs, <PyObject *>self)
+        cached = variant is self._variant_seen and variant is not None
+        if cached:
+            conf_key = self._variant_conf_key
+            wait_ms = self._variant_wait
+        client = self._client_ref
+        wd_cs_end(&cs)
         if not cached:
             variant = self._use_variant(variant)
             conf_key = variant.conf_key

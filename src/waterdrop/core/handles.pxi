@@ -188,12 +188,14 @@ cdef class DeliveryHandle(DeliveryReport):
         is in ``report.error``.
         """
         cdef long long timeout_ms
+        cdef wd_cs_t cs
         if wd_load_int(&self._state) == _PENDING:
             if max_wait_timeout is None:
                 # a pending handle's default wait, which its resolution overwrites (with the
                 # offset): read together with the state
-                with cython.critical_section(self):
-                    timeout_ms = self._offset if self._state == _PENDING else 0
+                wd_cs_begin(&cs, <PyObject *>self)
+                timeout_ms = self._offset if self._state == _PENDING else 0
+                wd_cs_end(&cs)
             else:
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)

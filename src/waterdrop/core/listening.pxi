@@ -42,10 +42,12 @@ cdef class _Listening:
 cdef inline int _listening(_Listening cache, object monitor) except -1:
     """The answers (bits) for ``monitor``: a few loads while nothing changed."""
     cdef int answers = -1
-    with cython.critical_section(cache):
-        if (monitor is cache.monitor and cache.changes is not None
-                and wd_load_u64(&cache.changes._count) == cache.seen):
-            answers = cache.answers
+    cdef wd_cs_t cs
+    wd_cs_begin(&cs, <PyObject *>cache)
+    if (monitor is cache.monitor and cache.changes is not None
+            and wd_load_u64(&cache.changes._count) == cache.seen):
+        answers = cache.answers
+    wd_cs_end(&cs)
     if answers >= 0:
         return answers
     return _listening_ask(cache, monitor)

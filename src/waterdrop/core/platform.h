@@ -82,6 +82,9 @@ static inline int64_t wd_now_ns(void) {
  *       counters and thread ids
  * Every atomic is sequentially consistent: a "set my flag, then read yours" hand-off (a
  * producer and close(), a waiter and the poller) cannot miss on both sides.
+ *   wd_cs_t, wd_cs_begin(cs, obj) / wd_cs_end(cs): a critical section on obj around a few
+ *       field loads and stores that cannot fail (a hot path's; elsewhere the core uses
+ *       Cython's ``with cython.critical_section(obj)``, which handles exceptions)
  *   WD_FREE_THREADED: 1 on a free-threaded build
  */
 #ifdef Py_GIL_DISABLED
@@ -101,6 +104,11 @@ static inline Py_ssize_t wd_add_ssize(Py_ssize_t *p, Py_ssize_t delta) {
 static inline Py_ssize_t wd_load_ssize(Py_ssize_t *p) { return _Py_atomic_load_ssize(p); }
 static inline uint64_t wd_load_u64(uint64_t *p) { return _Py_atomic_load_uint64(p); }
 static inline void wd_add_u64(uint64_t *p, uint64_t delta) { _Py_atomic_add_uint64(p, delta); }
+/* a critical section on an object (the per-object lock of a free-threaded build) around
+   a few loads and stores that cannot raise: a hot path's read of fields that go together */
+typedef PyCriticalSection wd_cs_t;
+#define wd_cs_begin(cs, o) PyCriticalSection_Begin((cs), (o))
+#define wd_cs_end(cs) PyCriticalSection_End(cs)
 static inline unsigned long wd_load_ulong(unsigned long *p) { return _Py_atomic_load_ulong(p); }
 static inline void wd_store_ulong(unsigned long *p, unsigned long v) {
     _Py_atomic_store_ulong(p, v);
@@ -123,6 +131,9 @@ static inline int wd_cas_int(int *p, int expected, int desired) {
 #define wd_load_ssize(p) (*(p))
 #define wd_load_u64(p) (*(p))
 #define wd_add_u64(p, delta) ((void)(*(p) += (delta)))
+typedef struct { char unused; } wd_cs_t;
+#define wd_cs_begin(cs, o) ((void)(cs))
+#define wd_cs_end(cs) ((void)(cs))
 #define wd_load_ulong(p) (*(p))
 #define wd_store_ulong(p, v) ((void)(*(p) = (v)))
 

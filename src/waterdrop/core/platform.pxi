@@ -32,4 +32,8 @@ cdef extern from "core/platform.h" nogil:
     void wd_add_u64(uint64_t *p, uint64_t delta)
     unsigned long wd_load_ulong(unsigned long *p)
     void wd_store_ulong(unsigned long *p, unsigned long v)
+    ctypedef struct wd_cs_t:
+        pass
+    void wd_cs_begin(wd_cs_t *cs, PyObject *o)
+    void wd_cs_end(wd_cs_t *cs)
     const bint WD_FREE_THREADED

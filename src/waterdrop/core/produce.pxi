@@ -38,15 +38,17 @@ cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_re
     cdef Py_ssize_t pk_len
     cdef Py_buffer *view
     cdef _Fields *f = &m.f
+    cdef bint cached
+    cdef wd_cs_t cs
     name = <object>f.topic
     # the last topic's three fields, read and written together (the client's critical
     # section: another thread may be switching them; nothing on a GIL build)
-    with cython.critical_section(self):
-        if name is self._last_name and conf_key is self._last_conf_key:
-            topic = self._last_topic
-        else:
-            topic = None
-    if topic is None:
+    wd_cs_begin(&cs, <PyObject *>self)
+    cached = name is self._last_name and conf_key is self._last_conf_key
+    if cached:
+        topic = self._last_topic
+    wd_cs_end(&cs)
+    if not cached:
         topic = self._topic(<str>name, conf_key)
         with cython.critical_section(self):
             self._last_name = name
