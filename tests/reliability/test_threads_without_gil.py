@@ -115,6 +115,7 @@ def test_eight_threads_on_one_producer_account_for_every_message() -> None:
                     h = variant.produce_async(topic=topic, payload=b"v", key=base,
                                               label=f"{base}-variant")
                     ledger.track(f"{base}-variant", h)
+                    h.wait()   # only the burst below is left for purge()
 
                     if n == 0 and r % 3 == 0:
                         producer.monitor.subscribe("message.acknowledged", on_ack)
