@@ -40,6 +40,9 @@ CYTHON_DIRECTIVES = {
     "embedsignature.format": "clinic",
     "boundscheck": False,
     "wraparound": False,
+    # the core is correct without the GIL (docs/free-threading.md): importing it on a
+    # free-threaded CPython (3.13t+) leaves the GIL off
+    "freethreading_compatible": True,
 }
 
 

@@ -10,11 +10,13 @@ taken (another loop's) gets the waker's ``push`` as a done-callback instead, whi
 same way. A handle that is resolved already needs neither: it is awaited through a coroutine
 that returns at once.
 
-Thread-safety: only the ready queue (a deque) and the ``scheduled`` flag cross threads. The
-poller appends then reads the flag; the loop clears the flag then empties the queue, so a
-handle appended while a drain runs is either drained by it or schedules the next one (an extra
-drain finds nothing and costs a callback, a lost one cannot happen). Everything else (the map
-from handle to futures) is only touched on the loop's thread.
+Thread-safety: only the ready queue and the ``scheduled`` flag cross threads (the poller, and
+any thread that resolves a batch while it waits for its own delivery), and only together,
+under the waker's lock (one acquisition per batch, never per message): a pusher adds its
+handles and schedules a drain unless one is scheduled; the drain takes what is ready and
+clears the flag in one step, so a handle pushed afterwards schedules the next drain (a lost
+wake-up cannot happen, with or without the GIL). Everything else (the map from handle to
+futures) is only touched on the loop's thread.
 
 Why not librdkafka's queue IO event (``rd_kafka_queue_io_event_enable`` + ``loop.add_reader``,
 the loop serving delivery reports itself)? Measured side by side (bench/RESULTS.md): the same
@@ -80,12 +82,13 @@ def _settle(entry: Any, handle: Any) -> None:
 class _LoopWaker:
     """The per-loop rendezvous between the poller thread and one event loop."""
 
-    __slots__ = ("_loop", "_ready", "_scheduled", "waiting", "push", "__weakref__")
+    __slots__ = ("_loop", "_lock", "_ready", "_scheduled", "waiting", "push", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # weak: pending handles hold ``push`` (and so the waker) until they resolve; they must
         # not keep a loop alive that its owner has dropped
         self._loop = weakref.ref(loop)
+        self._lock = threading.Lock()  # _ready and _scheduled, together
         self._ready: deque[Any] = deque()
         self._scheduled = False
         #: handle -> Future | _Group | list of those; only touched on the loop's thread
@@ -95,20 +98,26 @@ class _LoopWaker:
     def _push(self, handle: Any) -> None:
         """Runs where the handle resolves (the poller thread), for a handle the core could not
         group with its batch (``add_done_callback``)."""
-        self._ready.append(handle)
-        if not self._scheduled:
-            self._wake()
+        with self._lock:
+            self._ready.append(handle)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._wake()
 
     def push_many(self, handles: list[Any]) -> None:
         """Runs where a batch resolves, with every handle of it awaited on this loop (the core
         groups them: ``DeliveryHandle._set_waker``)."""
-        self._ready.extend(handles)
-        if not self._scheduled:
-            self._wake()
+        with self._lock:
+            self._ready.extend(handles)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._wake()
 
     def _wake(self) -> None:
-        """One drain on the loop for what is ready now and what is added until it runs."""
-        self._scheduled = True
+        """One drain on the loop for what is ready now and what is added until it runs (the
+        caller set ``_scheduled``)."""
         loop = self._loop()
         if loop is None:
             return
@@ -119,11 +128,12 @@ class _LoopWaker:
 
     def _drain(self) -> None:
         """On the loop: settle every future whose handle resolved since the last drain."""
-        self._scheduled = False
-        ready = self._ready
+        with self._lock:
+            ready = self._ready
+            self._ready = deque()
+            self._scheduled = False
         pop = self.waiting.pop
-        while ready:
-            handle = ready.popleft()
+        for handle in ready:
             entry = pop(handle, None)
             if entry is not None:
                 _settle(entry, handle)

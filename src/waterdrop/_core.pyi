@@ -272,8 +272,9 @@ class ProducerBase:
         """Send one message without waiting; return its ``DeliveryHandle`` at once.
 
         The message is a mapping or the same names as keywords (``topic``, ``payload``,
-        ``key``, ``partition``, ``partition_key``, ``timestamp``, ``headers``, ``label``). It is
-        validated first: ``MessageInvalidError`` means nothing was sent. A failure to enqueue
+        ``key``, ``partition``, ``partition_key``, ``timestamp``, ``headers``, ``label``), not
+        both: a mapping with keyword fields too raises ``TypeError``. It is validated first:
+        ``MessageInvalidError`` means nothing was sent. A failure to enqueue
         raises ``ProduceError``; a delivery failure reaches the handle.
         """
     def produce_sync(

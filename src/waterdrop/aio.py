@@ -45,7 +45,9 @@ from waterdrop.errors import (
 )
 from waterdrop.instrumentation import events as ev
 from waterdrop.producer import Producer as SyncProducer
-from waterdrop.producer._internal import IDEMPOTENT, Batch, Forwarded, ReloadPolicy
+from waterdrop.producer._internal import (
+    IDEMPOTENT, Batch, Forwarded, ReloadPolicy, one_message,
+)
 from waterdrop._core import CURRENT_VARIANT
 from waterdrop.instrumentation.payloads import produced_sync
 
@@ -261,10 +263,11 @@ class _Dispatch:
             owner._tx_task is None or owner._tx_task is not _current_task()
         )
 
-    def _stand_ins(self, messages: list[Any]) -> list[Any]:
-        """Pending handles for messages handed to a thread (validated here when possible)."""
+    def _stand_ins(self, messages: list[Any], batch: bool = False) -> list[Any]:
+        """Pending handles for messages handed to a thread (validated here when possible;
+        ``batch``: those of a batch method)."""
         wait_ms = int(self._sync_variant().max_wait_timeout)
-        self._aio._sync._check_messages(messages)
+        self._aio._sync._check_messages(messages, batch)
         stand_ins = []
         for message in messages:
             if isinstance(message, Mapping):
@@ -287,7 +290,7 @@ class _Dispatch:
         return stand_in
 
     def _handoff_many(self, handoff: _Handoff, messages: list[Any], fn: Callable[[], Any]) -> list[Any]:
-        stand_ins = self._stand_ins(messages)
+        stand_ins = self._stand_ins(messages, batch=True)
 
         def done(handles: Any, error: BaseException | None) -> None:
             if error is None:
@@ -322,8 +325,7 @@ class _Dispatch:
         full, the client is being built), the message goes to a thread, in order, and the
         handle returned resolves with the delivery.
         """
-        if message is None:
-            message = fields
+        message = one_message("produce_async", message, fields)
         owner = self._aio
         target = self._target()
         if owner._transactional and self._solo():
@@ -342,8 +344,7 @@ class _Dispatch:
         Raises ProduceError (its ``__cause__`` the KafkaError or WaitTimeoutError), as
         ``waterdrop.Producer.produce_sync``.
         """
-        if message is None:
-            message = fields
+        message = one_message("produce_sync", message, fields)
         owner = self._aio
         if owner._transactional and self._solo():
             target = self._target()
@@ -487,20 +488,19 @@ class _Dispatch:
         return await self.produce_sync(SyncProducer._tombstone(message, fields))
 
     def tombstone_async(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
-        return self.produce_async(SyncProducer._tombstone(message, fields))
+        return self.produce_async(SyncProducer._tombstone(message, fields, "tombstone_async"))
 
     async def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
-        return await self.produce_many_sync([SyncProducer._tombstone(m, {}) for m in messages])
+        return await self.produce_many_sync(SyncProducer._tombstones(messages))
 
     def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
-        return self.produce_many_async([SyncProducer._tombstone(m, {}) for m in messages])
+        return self.produce_many_async(SyncProducer._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
 
     def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
         """Keep a message in the internal buffer (sent by ``flush_sync`` / ``flush_async``)."""
-        if message is None:
-            message = fields
+        message = one_message("buffer", message, fields)
         return self._target().buffer(message)  # type: ignore[no-any-return]
 
     def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:

@@ -54,7 +54,21 @@ class VariantInvalidError(_ContractError):
 
 
 class MessageInvalidError(_ContractError):
-    """A message broke the message (or tombstone) contract; nothing was sent."""
+    """A message broke the message (or tombstone) contract; nothing was sent.
+
+    ``.index``: in a batch method (``produce_many_*``, ``tombstone_many_*``, a flush), the
+    position of the first invalid message in the batch, also named by the text; None for a
+    single-message method.
+    """
+
+    def __init__(self, errors: dict[str, str], index: int | None = None) -> None:
+        super().__init__(errors)
+        self.index = index
+
+    def __str__(self) -> str:
+        if self.index is None:
+            return super().__str__()
+        return f"message {self.index} of the batch is invalid: {self.errors}"
 
 
 class TransactionalOffsetInvalidError(_ContractError):

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from tests.asyncio.conftest import read_back
+from tests.helpers import message_count
 from waterdrop import (
     DeliveryHandle,
     KafkaError,
@@ -74,6 +75,35 @@ async def test_produce_sync_invalid_message_raises_before_sending(producer, topi
     with pytest.raises(MessageInvalidError) as raised:
         await producer.produce_sync(topic=topic, payload=123)
     assert "payload" in raised.value.errors
+    assert raised.value.index is None
+
+
+@pytest.mark.parametrize(
+    "method", ["produce_many_sync", "produce_many_async", "tombstone_many_sync",
+               "tombstone_many_async"])
+@pytest.mark.parametrize("transactional", [False, True], ids=["plain", "transactional"])
+async def test_a_batch_names_its_first_invalid_message(make_producer, topic, method,
+                                                       transactional):
+    kafka = {"transactional.id": f"aio-index-{topic}"} if transactional else {}
+    producer = make_producer(kafka)
+    if method.startswith("tombstone"):
+        messages = [{"topic": topic, "key": "k", "partition": 0} for _ in range(3)]
+        del messages[1]["partition"]
+        field = "partition"
+    else:
+        messages = [{"topic": topic, "payload": b"ok"}, {"topic": topic, "payload": b"ok"},
+                    {"topic": topic, "payload": 42}, {"topic": topic}]
+        field = "payload"
+    index = 1 if method.startswith("tombstone") else 2
+    with pytest.raises(MessageInvalidError) as raised:
+        result = getattr(producer, method)(messages)
+        if asyncio.iscoroutine(result):
+            await result
+    assert raised.value.index == index and field in raised.value.errors
+    assert f"message {index} of the batch" in str(raised.value)
+    await producer.close()
+    assert await asyncio.to_thread(message_count, producer.config.kafka["bootstrap.servers"],
+                                   topic) == 0
 
 
 async def test_produce_async_returns_an_awaitable_handle(producer, topic):
@@ -127,6 +157,32 @@ async def test_tombstones(producer, topic, cluster):
     messages = await asyncio.to_thread(read_back, cluster.bootstrap_servers, topic, 4)
     assert [(m.key(), m.value()) for m in messages] == [
         (b"a", None), (b"b", None), (b"c", None), (b"d", None)]
+
+
+SINGLE_MESSAGE_METHODS = ("produce_sync", "produce_async", "tombstone_sync", "tombstone_async",
+                          "buffer")
+
+
+@pytest.mark.parametrize("method", SINGLE_MESSAGE_METHODS)
+@pytest.mark.parametrize("through", ["producer", "variant", "middleware"])
+async def test_a_mapping_with_keyword_fields_raises_type_error_and_sends_nothing(
+    producer, topic, method, through
+):
+    ran = []
+    if through == "middleware":
+        producer.middleware.append(lambda m: ran.append(m) or m)
+    target = producer.variant(max_wait_timeout=10_000) if through == "variant" else producer
+    message = ({"topic": topic, "key": "k", "partition": 0} if method.startswith("tombstone")
+               else {"topic": topic, "payload": b"x"})
+    with pytest.raises(TypeError, match=rf"^{method}\(\) .*not both.*bogus=, partition="):
+        result = getattr(target, method)(message, partition=0, bogus=1)
+        if asyncio.iscoroutine(result):
+            await result
+    assert producer.messages == () and ran == []
+    await producer.flush_sync()
+    await producer.close()
+    assert await asyncio.to_thread(message_count, producer.config.kafka["bootstrap.servers"],
+                                   topic) == 0
 
 
 async def test_buffer_and_flush(producer, topic):

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.asyncio.conftest import read_back
-from waterdrop import AbortTransaction, aio
+from waterdrop import AbortTransaction, ProduceManyError, aio
 from waterdrop.errors import (
     ProducerNotTransactionalError,
     ProducerTransactionalCloseAttemptError,
@@ -125,6 +125,25 @@ async def test_dispatch_outside_a_transaction_is_its_own_transaction(tx_producer
     handles = await tx_producer.produce_many_sync([{"topic": topic, "payload": b"many"}])
     assert handles[0].error is None
     assert len(seen) == 4  # the holder's, then one for each dispatch outside it
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["in-a-block", "own-transaction"])
+async def test_failed_produce_many_sync_reports_nothing_dispatched(tx_producer, topic, inside):
+    """As WaterDrop: a transactional producer's error.occurred of messages.produce_many_sync
+    has dispatched=[]; the raised ProduceManyError keeps the handles."""
+    seen = []
+    tx_producer.monitor.subscribe("error.occurred", seen.append)
+    await tx_producer.produce_sync(topic=topic, payload=b"warm-up")  # partitions known
+    batch = [{"topic": topic, "payload": b"ok"}, {"topic": topic, "payload": b"x", "partition": 9}]
+    with pytest.raises(ProduceManyError) as raised:
+        if inside:
+            async with tx_producer.transaction():
+                await tx_producer.produce_many_sync(batch)
+        else:
+            await tx_producer.produce_many_sync(batch)
+    [event] = [e for e in seen if e["type"] == "messages.produce_many_sync"]
+    assert event["dispatched"] == [] and event["error"] is raised.value
+    assert len(raised.value.dispatched) == 1
 
 
 async def test_close_inside_a_transaction_is_refused(tx_producer):

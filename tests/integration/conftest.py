@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import close_within, create_topic
+from tests.integration import java_admin
 from waterdrop import Producer
 
 
@@ -45,3 +46,15 @@ def make_producer(kafka_bootstrap) -> Callable[..., Producer]:
 @pytest.fixture
 def producer(make_producer) -> Producer:
     return make_producer()
+
+
+@pytest.fixture(scope="session")
+def java_offsets(kafka_bootstrap, tmp_path_factory) -> Callable[[str], Any]:
+    """``java_offsets(group)``: the group's committed offsets as Kafka's Java Admin client reads
+    them, ``{(topic, partition): (offset, metadata bytes)}`` (see tests/integration/java_admin.py).
+    Skips when java or javac is missing."""
+    reason = java_admin.missing_java()
+    if reason is not None:
+        pytest.skip(reason)
+    reader = java_admin.compile_reader(str(tmp_path_factory.mktemp("java-admin")))
+    return lambda group: java_admin.read_offsets(reader, kafka_bootstrap, group)

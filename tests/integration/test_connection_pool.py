@@ -111,16 +111,23 @@ def test_transactional_pool_with_unique_ids(kafka_bootstrap):
 
     pool = ConnectionPool(size=2, timeout=30_000, configure=configure)
     try:
-        try:
-            with pool.transaction() as producer:
-                producer.produce_async(topic=topic, payload=b"in a transaction")
-        except NotImplementedError:
-            pytest.skip("transactions are not implemented yet")
+        with pool.transaction() as producer:
+            assert producer.in_transaction
+            producer.produce_async(topic=topic, payload=b"in a transaction")
         assert producer.config.kafka["transactional.id"] == f"{prefix}-1"
+        assert not producer.in_transaction
+        # an error in the block aborts the transaction and propagates
+        with pytest.raises(RuntimeError, match="abort me"):
+            with pool.transaction() as aborted:
+                aborted.produce_async(topic=topic, payload=b"aborted")
+                raise RuntimeError("abort me")
+        assert not aborted.in_transaction
+        with pool.transaction() as producer:
+            producer.produce_async(topic=topic, payload=b"after the abort")
     finally:
         pool.shutdown()
     messages = consume(
-        kafka_bootstrap, topic, 1, consumer_config={"isolation.level": "read_committed"}
+        kafka_bootstrap, topic, 2, consumer_config={"isolation.level": "read_committed"}
     )
-    assert [m.value() for m in messages] == [b"in a transaction"]
+    assert [m.value() for m in messages] == [b"in a transaction", b"after the abort"]
     assert waterdrop.ConnectionPool is ConnectionPool

@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, TopicPar
 
 import waterdrop
 from tests.helpers import close_within, create_topic
-from waterdrop import AbortTransaction, KafkaError, Producer, Status
+from waterdrop import AbortTransaction, KafkaError, ProduceManyError, Producer, Status
 from waterdrop.errors import (
     ProducerNotTransactionalError,
     ProducerTransactionalCloseAttemptError,
@@ -147,6 +147,15 @@ def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0)
         return consumer.committed([TopicPartition(topic, partition)], timeout=DEADLINE_S)[0]
     finally:
         consumer.close()
+
+
+def committed_metadata(
+    java_offsets: Callable[[str], Any], group: str, topic: str, partition: int = 0
+) -> str:
+    """The metadata of the group's committed offset, read by Kafka's Java Admin client:
+    confluent-kafka reads metadata as a C string from a buffer librdkafka does not terminate
+    (see tests/integration/java_admin.py), so it cannot check what was stored."""
+    return java_offsets(group)[(topic, partition)][1].decode("utf-8")
 
 
 def produce_inputs(bootstrap: str, topic: str, count: int) -> None:
@@ -448,6 +457,48 @@ def test_handles_of_an_aborted_transaction_resolve_purged_and_emit_message_purge
     assert read_payloads(kafka_bootstrap, topic, "read_uncommitted") == [SENTINEL]
 
 
+def test_failed_produce_many_sync_reports_nothing_dispatched_in_its_error_event(
+    kafka_bootstrap, topic, txn
+):
+    """WaterDrop (producer/sync.rb): in an aborted transaction nothing counts as dispatched, so
+    a transactional producer's ``error.occurred`` of ``messages.produce_many_sync`` carries
+    ``dispatched=[]``; the raised ProduceManyError still holds the (purged) handles."""
+    events = Recorder(txn, "error.occurred")
+    batch = [
+        {"topic": topic, "payload": "m0"},
+        {"topic": topic, "payload": "m1"},
+        {"topic": topic, "payload": "m2", "partition": 9},  # no such partition: fails
+    ]
+    txn.produce_sync(topic=topic, payload="warm-up")  # partitions known: the failure is inline
+    with pytest.raises(ProduceManyError) as raised:
+        txn.produce_many_sync(batch)  # its own transaction, aborted
+    [event] = [e for e in events.of("error.occurred") if e["type"] == "messages.produce_many_sync"]
+    assert event["dispatched"] == []
+    assert event["messages"] == batch
+    assert event["error"] is raised.value
+    assert raised.value.dispatched, "the raised error keeps the handles"
+    assert all(not handle.pending for handle in raised.value.dispatched)
+    assert not txn.in_transaction
+    commit_sentinel(txn, topic)
+    assert read_payloads(kafka_bootstrap, topic, "read_committed") == ["warm-up", SENTINEL]
+
+
+def test_failed_produce_many_async_in_a_transaction_still_reports_its_dispatched(
+    kafka_bootstrap, topic, txn
+):
+    """WaterDrop empties ``dispatched`` for produce_many_sync only: produce_many_async's event
+    lists the handles enqueued before the failure, transactional or not."""
+    events = Recorder(txn, "error.occurred")
+    batch = [{"topic": topic, "payload": "a0"}, {"topic": topic, "payload": "a1", "partition": 9}]
+    txn.produce_sync(topic=topic, payload="warm-up")  # partitions known: the failure is inline
+    with pytest.raises(ProduceManyError) as raised:
+        with txn.transaction():
+            txn.produce_many_async(batch)
+    [event] = [e for e in events.of("error.occurred") if e["type"] == "messages.produce_many_async"]
+    assert len(raised.value.dispatched) == 1
+    assert event["dispatched"] == raised.value.dispatched
+
+
 def test_wait_timeout_on_transaction_abort_writes_the_first_message_then_aborts(
     kafka_bootstrap, topic, make_txn
 ):
@@ -527,7 +578,9 @@ def _poll(consumer: Consumer) -> Any:
     raise AssertionError("no message consumed")
 
 
-def test_mark_as_consumed_with_a_confluent_kafka_consumer(kafka_bootstrap, topic, txn):
+def test_mark_as_consumed_with_a_confluent_kafka_consumer(
+    kafka_bootstrap, topic, txn, java_offsets
+):
     source = create_topic(kafka_bootstrap)
     produce_inputs(kafka_bootstrap, source, 5)
     group = unique("wd-group")
@@ -551,7 +604,7 @@ def test_mark_as_consumed_with_a_confluent_kafka_consumer(kafka_bootstrap, topic
             txn.transaction_mark_as_consumed(consumer, second, "second")
         tp = committed_offset(kafka_bootstrap, group, source)
         assert tp.offset == second.offset() + 1
-        assert tp.metadata == "second"
+        assert committed_metadata(java_offsets, group, source) == "second"
     finally:
         consumer.close()
     commit_sentinel(txn, topic)
@@ -575,7 +628,7 @@ def test_mark_as_consumed_aborted_commits_nothing(kafka_bootstrap, txn):
     assert committed_offset(kafka_bootstrap, group, source).offset == OFFSET_INVALID
 
 
-def test_mark_as_consumed_with_a_group_id_and_a_tuple(kafka_bootstrap, txn):
+def test_mark_as_consumed_with_a_group_id_and_a_tuple(kafka_bootstrap, txn, java_offsets):
     source = create_topic(kafka_bootstrap, partitions=2)
     produce_inputs(kafka_bootstrap, source, 10)
     group = unique("wd-group")
@@ -584,7 +637,7 @@ def test_mark_as_consumed_with_a_group_id_and_a_tuple(kafka_bootstrap, txn):
         txn.transaction_mark_as_consumed(group, (source, 1, 0), "p1")
     assert committed_offset(kafka_bootstrap, group, source, 0).offset == 4
     tp = committed_offset(kafka_bootstrap, group, source, 1)
-    assert (tp.offset, tp.metadata) == (1, "p1")
+    assert (tp.offset, committed_metadata(java_offsets, group, source, 1)) == (1, "p1")
 
 
 def test_mark_as_consumed_outside_a_transaction_raises(kafka_bootstrap, topic, txn):

@@ -1,5 +1,6 @@
-"""An independent reading of the message contract (/work/shared/API.md, WaterDrop's rules),
-written from the spec and not from the implementation.
+"""An independent reading of the message contract (the public API's message rules, as
+docs/usage.md's "Messages" states them, and WaterDrop's), written from the spec and not from
+the implementation.
 
 ``judge(message)`` says what must happen to a message: VALID (it must be accepted and
 arrive byte for byte as ``expected``), INVALID (MessageInvalidError, nothing sent) or EITHER

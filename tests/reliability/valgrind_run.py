@@ -5,7 +5,8 @@ On librdkafka's in-process mock cluster: a few thousand messages through every d
 headers, labels, partition keys and timestamps), a handful of refused messages, deliveries
 that fail (a purge on close of a producer whose only broker is down), each producer closed and
 everything released, so that at exit whatever our extension allocated is either freed or a leak
-that memcheck can attribute to it. Exits non-zero if the run itself goes wrong.
+that memcheck can attribute to it; then clients built but never started, dropped without
+close(). Exits non-zero if the run itself goes wrong.
 
     python tests/reliability/valgrind_run.py [messages]     # default 3000
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 import gc
 import sys
 import time
+import weakref
 
-from waterdrop import Producer
+from waterdrop import Producer, _core
 from waterdrop.errors import MessageInvalidError
 from waterdrop.testing import MockCluster
 
@@ -82,6 +84,21 @@ def purged(cluster: MockCluster) -> None:
     cluster.broker_up(1)
 
 
+def unstarted(cluster: MockCluster) -> None:
+    """Clients built but never started, dropped without close() (a producer whose wiring
+    failed before the start): Client.__dealloc__ frees the librdkafka handle, a topic handle
+    included, with nothing lost."""
+    clients = []
+    for _ in range(3):
+        client = _core.Client({"bootstrap.servers": cluster.bootstrap_servers}, WAIT_MS,
+                              name="unstarted", start=False)
+        client.partition_count(TOPIC, 5_000)     # a topic handle and a metadata answer
+        clients.append(weakref.ref(client))
+        del client
+    gc.collect()
+    _check(all(ref() is None for ref in clients), "an unstarted client was not freed")
+
+
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     with MockCluster(brokers=1) as cluster:
@@ -96,8 +113,10 @@ def main() -> int:
         del client
         del producer
         purged(cluster)
+        unstarted(cluster)
     gc.collect()
-    print(f"valgrind_run: {count} messages delivered, 200 purged, producers closed")
+    print(f"valgrind_run: {count} messages delivered, 200 purged, producers closed, "
+          "3 unstarted clients freed")
     return 0
 
 

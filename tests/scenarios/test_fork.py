@@ -276,3 +276,28 @@ def test_connection_pool_used_before_fork_gives_the_child_new_producers():
         pool.shutdown()
         """
     )
+
+
+def test_an_unstarted_client_dropped_in_the_child_is_forgotten_not_destroyed():
+    """A Client never started (its __dealloc__ destroys the librdkafka handle in the process
+    that made it) is dropped in each child without touching the handle, whose threads do not
+    exist there, then dropped in the parent, where it is destroyed."""
+    run_scenario(
+        """
+        import gc
+        from waterdrop import _core
+
+        clients = [_core.Client(dict(KAFKA), 10_000, name="unstarted", start=False)
+                   for _ in range(3)]
+
+        def child():
+            global clients
+            clients = None
+            gc.collect()
+
+        for _ in range(FORKS):
+            fork_and_check(child)
+        clients = None
+        gc.collect()
+        """
+    )

@@ -176,11 +176,13 @@ class Dummy:
         )
 
     @staticmethod
-    def _validated(message: Any, max_payload_size: int) -> dict[str, Any]:
+    def _validated(
+        message: Any, max_payload_size: int, index: int | None = None
+    ) -> dict[str, Any]:
         message = dict(message)
         errors = _core.check_message(message, max_payload_size)
         if errors:
-            raise MessageInvalidError(errors)
+            raise MessageInvalidError(errors, index)
         return message
 
     def produce(self, message: Any, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE, conf_key: Any = None,
@@ -190,7 +192,7 @@ class Dummy:
 
     def produce_many(self, messages: list[Any], max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
                      conf_key: Any = None, max_wait_ms: int = -1) -> list[Any]:
-        batch = [self._validated(m, max_payload_size) for m in messages]
+        batch = [self._validated(m, max_payload_size, i) for i, m in enumerate(messages)]
         return [self._ack(m, max_wait_ms) for m in batch]
 
     def flush(self, timeout_ms: int = 0) -> bool:

@@ -26,6 +26,20 @@ MESSAGE: dict[str, str] = {
     "unknown_key": "is not a known message key",
 }
 
+#: Python-only: a single-message method given a mapping and keyword fields too raises TypeError
+#: (nothing silently dropped or merged); ``mapping_and_fields`` fills it in.
+MAPPING_AND_FIELDS = (
+    "{method}() takes a message mapping or its fields as keyword arguments, not both: got a "
+    "mapping and {fields}; put every field in the mapping"
+)
+
+
+def mapping_and_fields(method: str, names: list[str]) -> str:
+    """``MAPPING_AND_FIELDS`` for ``method`` given a mapping and the keyword fields ``names``."""
+    given = ", ".join(f"{name}=" for name in sorted(names))
+    return MAPPING_AND_FIELDS.format(method=method, fields=given)
+
+
 TOMBSTONE: dict[str, str] = {
     "missing": MISSING,
     "key_format": "must be a non-empty string",

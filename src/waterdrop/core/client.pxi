@@ -29,13 +29,17 @@ cdef class Client:
     cdef rd_kafka_t *rk
     cdef rd_kafka_queue_t *mainq
     cdef readonly str name
+    # Shared between threads (docs/free-threading.md): the C flags and counters below are read
+    # and written atomically (core/platform.h: plain C on a GIL build); the three _last_*
+    # fields only together, under the client's critical section; the dicts and set are
+    # Python's own (thread-safe) and only ever filled with setdefault-style updates.
     cdef dict _topics                # (topic_config key, topic) -> _Topic
     cdef object _last_name           # the last topic produced to (by identity) ...
     cdef object _last_conf_key       # ... with this variant key ...
     cdef _Topic _last_topic          # ... and its handle: no lookup for a run of one topic
-    cdef _Msg *_msgs                 # produce_many's array, reused (under the GIL) ...
+    cdef _Msg *_msgs                 # produce_many's array, reused by whoever claims ...
     cdef Py_ssize_t _msgs_cap
-    cdef bint _msgs_busy             # ... unless a call on another thread has it
+    cdef int _msgs_busy              # ... this flag (an exchange): other calls malloc theirs
     cdef rd_kafka_message_t *_batch  # _send_all's array for rd_kafka_produce_batch, same
     cdef Py_ssize_t _batch_cap
     cdef dict _partition_counts      # topic -> (count, expires_at)
@@ -43,13 +47,13 @@ cdef class Client:
     cdef str _partitioner
     cdef _Waiter _waiter
     cdef object _thread
-    cdef bint _stopping
-    cdef bint _closed
-    cdef bint _closing
-    cdef int _ops                    # produce calls inside librdkafka right now (GIL-protected)
-    cdef bint _server_active         # a waiting thread serves the queue; the poller parks
-    cdef bint _lazy                  # ... and may stay parked after it (see _poll_loop)
-    cdef bint _poller_parked         # the poller is parked (not in a queue poll)
+    cdef int _stopping
+    cdef int _closed
+    cdef int _closing
+    cdef Py_ssize_t _ops             # produce calls inside librdkafka right now (_enter_op)
+    cdef int _server_active          # a waiting thread serves the queue; the poller parks
+    cdef int _lazy                   # ... and may stay parked after it (see _poll_loop)
+    cdef int _poller_parked          # the poller is parked (not in a queue poll)
     cdef list _deferred              # what that thread left for the poller (events, batches)
     cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
     cdef _Waiter _park               # where the poller parks meanwhile
@@ -138,10 +142,12 @@ cdef class Client:
         return self._thread
 
     def __dealloc__(self):
-        # Only reached without close() when the owner was lost; never destroy a client that
-        # a forked child inherited (its threads do not exist here).
+        # Only reached without close() when the owner was lost, and then only for a client
+        # whose poller never ran (a running poller holds its client): nothing serves its queue,
+        # so destroy it as close() would, without serving or flushing anything. A client that a
+        # forked child inherited was abandoned (rk NULL): its threads do not exist here.
         if self.rk != NULL and not self._closed:
-            pass
+            _destroy_unclosed(self)
         free(self._msgs)
         free(self._batch)
         self._msgs = NULL
@@ -149,7 +155,7 @@ cdef class Client:
 
     @property
     def closed(self):
-        return self._closed
+        return wd_load_int(&self._closed) != 0
 
     @property
     def rdkafka_name(self):
@@ -226,8 +232,9 @@ cdef class Client:
             raise kafka_error(rd_kafka_last_error())
         topic.partitioner = _partitioner_by_name(partitioner)
         topic.random_partitioner = partitioner == "random"
-        self._topics[cache_key] = topic
-        return topic
+        # two threads may build the same topic at once: the first one stored is kept by both
+        # (the other's handle is released with its _Topic)
+        return <_Topic>self._topics.setdefault(cache_key, topic)
 
     def refresh_partition_counts(self, dict counts):
         """Set partition counts seen elsewhere (statistics) for another 30 s."""
@@ -248,8 +255,7 @@ cdef class Client:
         cached = self._partition_counts.get(topic)
         now = _time.monotonic()
         if cached is not None and (cached[1] > now or not fresh):
-            if cached[1] <= now and topic not in self._refreshing:
-                self._refreshing.add(topic)
+            if cached[1] <= now and _claim_refresh(self, topic):
                 _threading.Thread(target=self._refresh_partition_count, args=(topic, timeout_ms),
                                   daemon=True, name="waterdrop-metadata").start()
             return cached[0]
@@ -258,12 +264,11 @@ cdef class Client:
     def _refresh_partition_count(self, str topic, int timeout_ms):
         cdef int count = -1
         try:
-            if not self._closed and not self._closing:
-                self._ops += 1            # close() waits for this lookup before destroying
+            if _try_enter_op(self):       # close() waits for this lookup before destroying
                 try:
                     count = self._fetch_partition_count(self._topic(topic, None), timeout_ms)
                 finally:
-                    self._ops -= 1
+                    _leave_op(self)
             if count > 0:
                 self._partition_counts[topic] = (count, _time.monotonic() + 30.0)
             return count
@@ -293,7 +298,7 @@ cdef class Client:
     # --- produce (core/produce.pxi) ----------------------------------------------------------
 
     cdef inline int _ensure_open(self) except -1:
-        if self._closed or self._closing or self.rk == NULL:
+        if wd_load_int(&self._closed) or wd_load_int(&self._closing) or self.rk == NULL:
             raise _errors.ProducerClosedError(self.name)
         return 0
 
@@ -324,7 +329,7 @@ cdef class Client:
         cdef int64_t deadline = wd_now_ns() + timeout_ms * 1_000_000
         cdef int slice_ms
         cdef rd_kafka_resp_err_t err
-        if self._closed or self.rk == NULL:
+        if wd_load_int(&self._closed) or self.rk == NULL:
             raise _errors.ProducerClosedError(self.name)
         while True:
             slice_ms = <int>max(0, min(100, (deadline - wd_now_ns()) // 1_000_000))
@@ -351,12 +356,12 @@ cdef class Client:
     @property
     def handles_in_flight(self):
         """Handle references librdkafka holds (one per undelivered message); 0 when idle."""
-        return self._in_flight
+        return wd_load_ssize(&self._in_flight)
 
     @property
     def queue_length(self):
         """Messages queued or in flight in librdkafka plus reports not yet served."""
-        if self._closed or self.rk == NULL:
+        if wd_load_int(&self._closed) or self.rk == NULL:
             return 0
         return rd_kafka_outq_len(self.rk)
 
@@ -412,32 +417,35 @@ cdef class Client:
                 return True
             if timeout_ms < 0:
                 timeout_ms = self.max_wait_ms
-            self._closing = True
+            # a producer counts itself in _ops, then reads _closing (_enter_op); here the
+            # reverse: one side sees the other's write
+            wd_store_int(&self._closing, 1)
             try:
-                while self._ops > 0:      # another thread is inside produce: let it finish
+                while wd_load_ssize(&self._ops) > 0:   # another thread is inside produce
                     _time.sleep(0.001)
                 delivered = self.flush(timeout_ms)
             except BaseException:
-                self._closing = False     # interrupted: the client stays usable and open
+                wd_store_int(&self._closing, 0)   # interrupted: the client stays usable
                 raise
             if force or not delivered:
                 with nogil:
                     rd_kafka_purge(self.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
                 # Purged reports still go through the poller; wait for them to be served.
                 self.flush(10_000)
-            self._stopping = True
+            wd_store_int(&self._stopping, 1)   # before reading _server_active: _claim_queue
             rd_kafka_queue_yield(self.mainq)
             self._park.wake_all()
             if self._thread.ident is None:
                 self._thread.start()      # never started: let it drain, then leave
             self._thread.join()
-            while self._server_active:    # a waiting thread is leaving the queue
+            while wd_load_int(&self._server_active):   # a waiting thread is leaving the queue
                 rd_kafka_queue_yield(self.mainq)
                 _time.sleep(0.001)
             self._waiter.client = None
             _serve_deferred(self)        # events must be destroyed before the handle
-            self._closed = True
-            self._last_name = self._last_conf_key = self._last_topic = None
+            wd_store_int(&self._closed, 1)
+            with cython.critical_section(self):
+                self._last_name = self._last_conf_key = self._last_topic = None
             for topic in self._topics.values():
                 rd_kafka_topic_destroy((<_Topic>topic).rkt)
                 (<_Topic>topic).rkt = NULL
@@ -452,14 +460,74 @@ cdef class Client:
     def abandon(self):
         """Forget the native handle without touching it (a forked child's inherited client)."""
         self._waiter.client = None
-        self._stopping = True
-        self._closed = True
+        wd_store_int(&self._stopping, 1)
+        wd_store_int(&self._closed, 1)
         self.rk = NULL
         self.mainq = NULL
-        self._last_name = self._last_conf_key = self._last_topic = None
+        with cython.critical_section(self):
+            self._last_name = self._last_conf_key = self._last_topic = None
         for topic in self._topics.values():
             (<_Topic>topic).rkt = NULL
         self._topics.clear()
+
+
+cdef void _destroy_unclosed(Client self) noexcept:
+    """Client.__dealloc__'s end of a client never closed: its deferred events, topic handles
+    and queue go first (librdkafka's order, as in close()), then the handle, without the GIL.
+    Nothing is delivered: no poller runs, and messages still queued are dropped by librdkafka
+    (their handles hold their client, so a client with messages in flight is never here).
+    rd_kafka_destroy does not block on the broker: it stops librdkafka's threads (at most
+    1 s for a last telemetry push) and joins them."""
+    cdef rd_kafka_t *rk = self.rk
+    self.rk = NULL
+    wd_store_int(&self._closed, 1)
+    if self._deferred is not None:       # (None once the cycle collector cleared the fields)
+        for ev in self._deferred:
+            rd_kafka_event_destroy(<rd_kafka_event_t *><size_t>ev)
+        self._deferred = None
+    if self._topics is not None:
+        for topic in self._topics.values():
+            if (<_Topic>topic).rkt != NULL:
+                rd_kafka_topic_destroy((<_Topic>topic).rkt)
+                (<_Topic>topic).rkt = NULL
+    if self.mainq != NULL:
+        rd_kafka_queue_destroy(self.mainq)
+        self.mainq = NULL
+    with nogil:
+        rd_kafka_destroy(rk)
+
+
+cdef inline int _enter_op(Client self) except -1:
+    """Count a call that uses the librdkafka handle (close() waits until none is left), or
+    raise ProducerClosedError once close() started. Counted first, then the flag read: close()
+    sets the flag, then reads the count, so that one of the two sides sees the other."""
+    wd_add_ssize(&self._ops, 1)
+    if wd_load_int(&self._closed) or wd_load_int(&self._closing) or self.rk == NULL:
+        wd_add_ssize(&self._ops, -1)
+        raise _errors.ProducerClosedError(self.name)
+    return 0
+
+
+cdef inline bint _try_enter_op(Client self) noexcept:
+    """_enter_op without the error: False once close() started."""
+    wd_add_ssize(&self._ops, 1)
+    if wd_load_int(&self._closed) or wd_load_int(&self._closing) or self.rk == NULL:
+        wd_add_ssize(&self._ops, -1)
+        return False
+    return True
+
+
+cdef inline void _leave_op(Client self) noexcept:
+    wd_add_ssize(&self._ops, -1)
+
+
+cdef bint _claim_refresh(Client self, str topic) except -1:
+    """One background refresh per topic at a time: True for the thread that gets to start it."""
+    with cython.critical_section(self._refreshing):
+        if topic in self._refreshing:
+            return False
+        self._refreshing.add(topic)
+        return True
 
 
 cdef Py_ssize_t _conf_int(rd_kafka_conf_t *conf, const char *name, Py_ssize_t default):

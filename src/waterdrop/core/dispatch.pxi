@@ -34,12 +34,17 @@ cdef class ProducerBase:
       outside a transaction block: the message in a transaction of its own
     """
 
-    cdef public object _client
+    # Shared between threads (docs/free-threading.md). Set once by setup(), before the
+    # producer is shared: _max_payload, _transactional, _middleware(_steps), monitor, id,
+    # _default_variant. Replaced while in use: the client (reconnects, reloads, close) and
+    # the cached variant fields, read and written under the producer's critical section
+    # (nothing on a GIL build); the transaction owner, a thread id read atomically.
+    cdef object _client_ref          # the ``_client`` property
     cdef public long _client_pid
     cdef public Py_ssize_t _max_payload
     cdef public bint _transactional
-    cdef public object _transaction_owner
-    cdef public object _transaction_first_handle
+    cdef unsigned long _owner        # the ``_transaction_owner`` property (0: none)
+    cdef public object _transaction_first_handle   # the owner thread's only
     cdef public list _middleware_steps
     cdef public object _middleware
     cdef public object monitor
@@ -54,6 +59,29 @@ cdef class ProducerBase:
     def __cinit__(self, *args, **kwargs):
         self._produced = _Listening(
             (_events.MESSAGE_PRODUCED_ASYNC, _events.MESSAGE_PRODUCED_SYNC))
+
+    @property
+    def _client(self):
+        """The client of this process (None before the first use and after close)."""
+        with cython.critical_section(self):
+            return self._client_ref
+
+    @_client.setter
+    def _client(self, client):
+        with cython.critical_section(self):
+            old = self._client_ref
+            self._client_ref = client
+        del old                  # the last reference may go: outside the critical section
+
+    @property
+    def _transaction_owner(self):
+        """The id of the thread inside this producer's transaction block, or None."""
+        cdef unsigned long owner = wd_load_ulong(&self._owner)
+        return owner if owner != 0 else None
+
+    @_transaction_owner.setter
+    def _transaction_owner(self, owner):
+        wd_store_ulong(&self._owner, 0 if owner is None else <unsigned long>owner)
 
     # --- the hooks -------------------------------------------------------------------------------
 
@@ -97,7 +125,8 @@ cdef class ProducerBase:
         """Enqueue one message; return its DeliveryHandle without waiting.
 
         The message is one mapping, or its fields as keyword arguments (read straight from
-        the arguments: no dict is built unless middleware, a listener or an error needs it).
+        the arguments: no dict is built unless middleware, a listener or an error needs it);
+        a mapping with keyword fields too raises TypeError, before anything is sent.
         """
         cdef object handle
         cdef double start = 0.0
@@ -106,9 +135,13 @@ cdef class ProducerBase:
         if message is None:
             _fields_of_args(&f, topic, payload, key, partition, partition_key, timestamp,
                             headers, label, rest)
+        elif _fields_given(topic, payload, key, partition, partition_key, timestamp, headers,
+                           label, rest):
+            raise _mapping_and_fields("produce_async", topic, payload, key, partition,
+                                      partition_key, timestamp, headers, label, rest)
         elif self._middleware_steps or type(message) is not dict:
             return self._produce_async_slow(message)
-        if self._transactional and self._transaction_owner != wd_thread_id():
+        if self._transactional and wd_load_ulong(&self._owner) != wd_thread_id():
             return self._produce_async_in_transaction(_message_of(message, &f, rest))
         if self._middleware_steps:
             return self._produce_async_slow(_message_of(message, &f, rest))
@@ -139,6 +172,10 @@ cdef class ProducerBase:
         if message is None:
             _fields_of_args(&f, topic, payload, key, partition, partition_key, timestamp,
                             headers, label, rest)
+        elif _fields_given(topic, payload, key, partition, partition_key, timestamp, headers,
+                           label, rest):
+            raise _mapping_and_fields("produce_sync", topic, payload, key, partition,
+                                      partition_key, timestamp, headers, label, rest)
         elif self._middleware_steps or self._transactional or type(message) is not dict:
             return self._produce_sync_slow(message)
         if self._middleware_steps or self._transactional:
@@ -163,21 +200,28 @@ cdef class ProducerBase:
         None) through the current variant, with the retry policies; return its handle and
         put the variant's wait in ``wait_out``."""
         cdef PyObject *value = NULL
-        cdef long long wait_ms
+        cdef long long wait_ms = 0
+        cdef bint cached
+        cdef wd_cs_t cs
         PyContextVar_Get(_CURRENT_VARIANT, NULL, &value)
         variant = <object>value
         Py_DECREF(variant)           # PyContextVar_Get gave a new reference
         if variant is None:
             variant = self._default_variant
-        if variant is not self._variant_seen or variant is None:
-            self._use_variant(variant)
-        # read together (no Python code runs in between): another thread may switch the
-        # cached variant as soon as Python code runs
-        variant = self._variant_seen
-        conf_key = self._variant_conf_key
-        wait_ms = self._variant_wait
+        # the cached variant's fields are read together, and the client with them: another
+        # thread may switch them (the producer's critical section; nothing on a GIL build)
+        wd_cs_begin(&cs, <PyObject *>self)
+        cached = variant is self._variant_seen and variant is not None
+        if cached:
+            conf_key = self._variant_conf_key
+            wait_ms = self._variant_wait
+        client = self._client_ref
+        wd_cs_end(&cs)
+        if not cached:
+            variant = self._use_variant(variant)
+            conf_key = variant.conf_key
+            wait_ms = variant.max_wait_timeout
         wait_out[0] = wait_ms
-        client = self._client
         if client is None or self._client_pid != _pid:
             client = self._connect()
         try:
@@ -194,19 +238,24 @@ cdef class ProducerBase:
             return self._dispatch_retrying(_message_of(message, f, rest), variant, error,
                                            error_type)
 
-    cdef int _use_variant(self, object variant) except -1:
+    cdef object _use_variant(self, object variant):
         """Make ``variant`` (from CURRENT_VARIANT; None or another producer's: the default)
-        the one whose settings are cached for the next dispatches. Variants do not change
-        once built, so a dispatch through the same one reads two C fields."""
+        the one whose settings are cached for the next dispatches, and return it. Variants do
+        not change once built, so a dispatch through the same one reads two C fields."""
+        cdef long long wait_ms
         if variant is None or variant.producer is not self:
             variant = self._default_variant
             if variant is None:
                 raise _errors.ProducerNotConfiguredError(self.id)
-        if variant is not self._variant_seen:
-            self._variant_conf_key = variant.conf_key
-            self._variant_wait = variant.max_wait_timeout
+        conf_key = variant.conf_key
+        wait_ms = variant.max_wait_timeout
+        with cython.critical_section(self):
+            old = (self._variant_seen, self._variant_conf_key)
+            self._variant_conf_key = conf_key
+            self._variant_wait = wait_ms
             self._variant_seen = variant
-        return 0
+        del old                  # released outside the critical section
+        return variant
 
 
 cdef inline bint _producer_listening(ProducerBase self, int event) except -1:
@@ -236,6 +285,26 @@ cdef inline void _fields_of_args(_Fields *f, object topic, object payload, objec
     f.headers = _arg(headers)
     f.label = _arg(label)
     f.unknown = len(rest) > 0
+
+
+cdef inline bint _fields_given(object topic, object payload, object key, object partition,
+                               object partition_key, object timestamp, object headers,
+                               object label, dict rest):
+    """Whether any keyword field was given (alongside a mapping: a TypeError)."""
+    absent = _ABSENT
+    return not (topic is absent and payload is absent and key is absent
+                and partition is absent and partition_key is absent and timestamp is absent
+                and headers is absent and label is absent and not rest)
+
+
+cdef object _mapping_and_fields(str method, object topic, object payload, object key,
+                                object partition, object partition_key, object timestamp,
+                                object headers, object label, dict rest):
+    """The TypeError for a mapping given with keyword fields: nothing is dropped or merged."""
+    values = (topic, payload, key, partition, partition_key, timestamp, headers, label)
+    names = [name for name, value in zip(_FIELD_KEYS, values) if value is not _ABSENT]
+    names.extend(rest)
+    return TypeError(_wording.mapping_and_fields(method, names))
 
 
 cdef object _message_of(object message, _Fields *f, dict rest):

@@ -19,7 +19,7 @@ cdef class DeliveryReport:
     # handle resolves.
     cdef readonly str topic_name
     cdef int32_t _partition
-    cdef int32_t _state           # _PENDING (handles only) or _DONE
+    cdef int _state               # _PENDING (handles only) or _DONE
     cdef int64_t _offset
     cdef readonly object label
     cdef object _error
@@ -43,12 +43,14 @@ cdef class DeliveryReport:
 
     @property
     def offset(self):
-        return self._offset if self._state != _PENDING else -1001
+        return self._offset if wd_load_int(&self._state) != _PENDING else -1001
 
     @property
     def error(self):
         """None, or the KafkaError the message failed with."""
-        return self._error if self._state != _PENDING else None
+        # a pending handle's _error is its pinned payload, replaced when it resolves: read
+        # only once the state says resolved (the verdict is written before the state)
+        return self._error if wd_load_int(&self._state) != _PENDING else None
 
     @property
     def latency_ms(self):
@@ -56,7 +58,7 @@ cdef class DeliveryReport:
         return self._latency_us / 1000.0 if self._latency_us >= 0 else -1.0
 
     def __repr__(self):
-        if self._error is not None:
+        if wd_load_int(&self._state) != _PENDING and self._error is not None:
             return (f"<DeliveryReport topic={self.topic_name!r} partition={self._partition} "
                     f"error={self._error.code!r} label={self.label!r}>")
         return (f"<DeliveryReport topic={self.topic_name!r} partition={self._partition} "
@@ -113,11 +115,14 @@ cdef class DeliveryHandle(DeliveryReport):
     @property
     def pending(self):
         """True until the broker acknowledged the message or it failed."""
-        return self._state == _PENDING
+        return wd_load_int(&self._state) == _PENDING
 
     def _resolve(self, int partition=-1, long long offset=-1001, error=None):
-        """Resolve from Python (test clients); librdkafka resolves through the poller."""
-        _set_verdict(self, partition, offset, error, -1)
+        """Resolve from Python (test clients); librdkafka resolves through the poller.
+
+        A handle resolves once: a second resolution (another thread's, say) does nothing."""
+        if _resolve_handle(self, partition, offset, error, -1) < 0:
+            return
         self._waiter.wake_all()
         waker = _handle_run_callbacks(self)
         if waker is not None:
@@ -131,37 +136,43 @@ cdef class DeliveryHandle(DeliveryReport):
 
         Runs on the delivery poller thread; keep it short.
         """
-        if self._state != _PENDING:
+        # under the handle's lock, against its resolution (_resolve_handle): the callback is
+        # either in place before the resolver looks, or the handle is resolved and it runs here
+        cdef bint added = False
+        with cython.critical_section(self):
+            if self._state == _PENDING:
+                added = True
+                extra = self._extra
+                if extra is None:
+                    self._extra = [None, callback]
+                elif type(extra) is list:
+                    (<list>extra).append(callback)
+                else:
+                    self._extra = [extra, callback]
+        if not added:
             callback(self)
-            return
-        extra = self._extra
-        if extra is None:
-            self._extra = [None, callback]
-        elif type(extra) is list:
-            (<list>extra).append(callback)
-        else:
-            self._extra = [extra, callback]
 
     def _set_waker(self, waker):
         """For waterdrop._aio: hand this handle to ``waker.push_many(handles)`` together with
         the other handles of its delivery batch, once per batch. False when the handle is
         already resolved or another waker is set (then use add_done_callback)."""
-        if self._state != _PENDING:
-            return False
-        extra = self._extra
-        if extra is None:
-            self._extra = waker
-            return True
-        if type(extra) is list:
-            if (<list>extra)[0] is None:
-                (<list>extra)[0] = waker
+        with cython.critical_section(self):      # against the resolution, as add_done_callback
+            if self._state != _PENDING:
+                return False
+            extra = self._extra
+            if extra is None:
+                self._extra = waker
                 return True
-            return (<list>extra)[0] is waker
-        return extra is waker
+            if type(extra) is list:
+                if (<list>extra)[0] is None:
+                    (<list>extra)[0] = waker
+                    return True
+                return (<list>extra)[0] is waker
+            return extra is waker
 
     def report(self):
         """The report of a resolved handle (the handle itself), or None while pending."""
-        if self._state == _PENDING:
+        if wd_load_int(&self._state) == _PENDING:
             return None
         return self
 
@@ -177,9 +188,14 @@ cdef class DeliveryHandle(DeliveryReport):
         is in ``report.error``.
         """
         cdef long long timeout_ms
-        if self._state == _PENDING:
+        cdef wd_cs_t cs
+        if wd_load_int(&self._state) == _PENDING:
             if max_wait_timeout is None:
-                timeout_ms = self._offset       # a pending handle's default wait
+                # a pending handle's default wait, which its resolution overwrites (with the
+                # offset): read together with the state
+                wd_cs_begin(&cs, <PyObject *>self)
+                timeout_ms = self._offset if self._state == _PENDING else 0
+                wd_cs_end(&cs)
             else:
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
@@ -197,13 +213,14 @@ cdef class DeliveryHandle(DeliveryReport):
         return _await_handle(self).__await__()
 
     def __repr__(self):
-        if self._state == _PENDING:
+        if wd_load_int(&self._state) == _PENDING:
             return f"<DeliveryHandle topic={self.topic_name!r} pending label={self.label!r}>"
         return "<DeliveryHandle " + DeliveryReport.__repr__(self)[16:]
 
 
 cdef object _handle_run_callbacks(DeliveryHandle self):
-    """Run (and drop) the callbacks of a resolved handle; return its waker, if any."""
+    """Run (and drop) the callbacks of a resolved handle; return its waker, if any. Called by
+    the thread that resolved it, the only one that touches ``_extra`` once it is resolved."""
     extra = self._extra
     if extra is None:
         return None
@@ -225,9 +242,9 @@ cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
     cdef int64_t deadline = wd_now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
     cdef Client client = self._waiter.client
     if client is not None:
-        if _can_serve(client):
+        if _claim_queue(client):
             return _serve_until(client, self, deadline)
-        if client._lazy:
+        if wd_load_int(&client._lazy):
             _wake_poller(client)
     return _handle_wait_condvar(self, deadline)
 
@@ -236,14 +253,15 @@ cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
     """Wait on the client's condition variable until resolved (or ``deadline``, ns)."""
     cdef int64_t slice_end, now
     cdef _Waiter waiter = self._waiter
-    while self._state == _PENDING:
+    while wd_load_int(&self._state) == _PENDING:
         now = wd_now_ns()
         if now >= deadline:
             return False
         slice_end = min(deadline, now + 100_000_000)
         with nogil:
             wd_mutex_lock(&waiter.mutex)
-            if self._state == _PENDING:
+            # the resolver sets the state, then takes this mutex to broadcast: no lost wake-up
+            if wd_load_int(&self._state) == _PENDING:
                 wd_cond_wait_until(&waiter.cond, &waiter.mutex, slice_end)
             wd_mutex_unlock(&waiter.mutex)
         PyErr_CheckSignals()
@@ -252,8 +270,10 @@ cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
 
 # The handles' memory: a free list of their blocks. One handle per message comes and goes, in
 # thousands per produce_many call; reusing the blocks skips pymalloc's allocate and free for
-# each (Cython's @freelist does not apply to a subclass). Called with the GIL held only (tp_alloc
-# and tp_free of a type that allows no subclass); at most 16,384 blocks (1.3 MB) are kept.
+# each (Cython's @freelist does not apply to a subclass). tp_alloc and tp_free of a type that
+# allows no subclass: the GIL orders them on a GIL build; without it (free-threaded build) a
+# PyMutex does, as producers allocate while the poller and waiters free; at most 16,384 blocks
+# (1.3 MB) are kept.
 cdef extern from *:
     """
     #ifndef WD_HANDLE_FREELIST
@@ -262,10 +282,17 @@ cdef extern from *:
     static void *wd_handle_blocks[WD_HANDLE_FREELIST + 1];
     static Py_ssize_t wd_handle_nblocks = 0;
     static PyTypeObject *wd_handle_type = NULL;
+    static wd_lock_t wd_handle_lock;      /* the two above, without the GIL */
 
     static PyObject *wd_handle_alloc(PyTypeObject *t, Py_ssize_t nitems) {
-        if (t == wd_handle_type && wd_handle_nblocks > 0) {
-            PyObject *o = (PyObject *)wd_handle_blocks[--wd_handle_nblocks];
+        PyObject *o = NULL;
+        if (t == wd_handle_type) {
+            wd_lock(&wd_handle_lock);
+            if (wd_handle_nblocks > 0)
+                o = (PyObject *)wd_handle_blocks[--wd_handle_nblocks];
+            wd_unlock(&wd_handle_lock);
+        }
+        if (o != NULL) {
             memset(o, 0, (size_t)t->tp_basicsize);
             return PyObject_Init(o, t);
         }
@@ -273,9 +300,13 @@ cdef extern from *:
     }
 
     static void wd_handle_free(void *o) {
-        if (wd_handle_nblocks < WD_HANDLE_FREELIST)
+        wd_lock(&wd_handle_lock);
+        if (wd_handle_nblocks < WD_HANDLE_FREELIST) {
             wd_handle_blocks[wd_handle_nblocks++] = o;
-        else
+            o = NULL;
+        }
+        wd_unlock(&wd_handle_lock);
+        if (o != NULL)
             PyObject_Free(o);
     }
 
@@ -286,7 +317,13 @@ cdef extern from *:
         t->tp_free = wd_handle_free;
     }
 
-    static Py_ssize_t wd_handle_freelist_size(void) { return wd_handle_nblocks; }
+    static Py_ssize_t wd_handle_freelist_size(void) {
+        Py_ssize_t n;
+        wd_lock(&wd_handle_lock);
+        n = wd_handle_nblocks;
+        wd_unlock(&wd_handle_lock);
+        return n;
+    }
     """
     void wd_handle_freelist_install(PyObject *t)
     Py_ssize_t wd_handle_freelist_size()
@@ -314,13 +351,36 @@ cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wa
 
 cdef inline void _set_verdict(DeliveryReport h, int32_t partition, int64_t offset, object error,
                               int64_t latency_us) noexcept:
-    """Set a report's verdict; for a pending handle this resolves it, and also releases the
-    payload it pins (``_error``), once."""
+    """Set the verdict of a report nobody else sees yet (a new one)."""
     h._partition = partition
     h._offset = offset
     h._latency_us = latency_us
     h._state = _DONE
     h._error = error
+
+
+cdef inline int _resolve_handle(DeliveryHandle h, int32_t partition, int64_t offset,
+                                object error, int64_t latency_us) noexcept:
+    """Resolve a pending handle, exactly once whoever else tries: -1 when it was resolved
+    already (nothing changed), else 1 when it has callbacks or a waker (``_extra``: the
+    resolver runs them, see _handle_run_callbacks), 0 when not. Releases the payload the
+    handle pins (``_error``).
+
+    Under the handle's lock (a critical section; nothing on a GIL build), against
+    add_done_callback and _set_waker; the verdict is written before the state, which waiting
+    threads read without the lock."""
+    cdef int has_extra = -1
+    cdef object pinned = None
+    with cython.critical_section(h):
+        if h._state == _PENDING:
+            h._partition = partition
+            h._offset = offset
+            h._latency_us = latency_us
+            pinned = h._error
+            h._error = error
+            wd_store_int(&h._state, _DONE)
+            has_extra = h._extra is not None
+    return has_extra           # ``pinned`` released here, outside the lock
 
 
 def resolved_handle(str topic, int partition=-1, long long offset=-1001, label=None,

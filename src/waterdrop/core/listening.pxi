@@ -10,22 +10,29 @@ cdef class ListenerChanges:
     Whoever caches ``monitor.listening(event)`` answers asks again once ``count`` moved.
     """
 
-    cdef readonly unsigned long long count
+    cdef uint64_t _count
+
+    @property
+    def count(self):
+        return wd_load_u64(&self._count)
 
     def bump(self):
         """Count one change (after the listener table has changed)."""
-        self.count += 1
+        wd_add_u64(&self._count, 1)
 
 
 @cython.final
 cdef class _Listening:
     """``monitor.listening(event)`` for a fixed tuple of events, bit i for ``events[i]``, kept
-    while the monitor is the same object and its ListenerChanges count has not moved."""
+    while the monitor is the same object and its ListenerChanges count has not moved.
+
+    Its fields are read and written together, under its critical section (another thread
+    may be asking again meanwhile; nothing on a GIL build)."""
 
     cdef tuple events
     cdef object monitor              # the monitor the answers are for
     cdef ListenerChanges changes     # its change count (None: it has none, ask every time)
-    cdef unsigned long long seen     # the count when the answers were taken
+    cdef uint64_t seen               # the count when the answers were taken
     cdef int answers
 
     def __cinit__(self, tuple events):
@@ -34,9 +41,15 @@ cdef class _Listening:
 
 cdef inline int _listening(_Listening cache, object monitor) except -1:
     """The answers (bits) for ``monitor``: a few loads while nothing changed."""
+    cdef int answers = -1
+    cdef wd_cs_t cs
+    wd_cs_begin(&cs, <PyObject *>cache)
     if (monitor is cache.monitor and cache.changes is not None
-            and cache.changes.count == cache.seen):
-        return cache.answers
+            and wd_load_u64(&cache.changes._count) == cache.seen):
+        answers = cache.answers
+    wd_cs_end(&cs)
+    if answers >= 0:
+        return answers
     return _listening_ask(cache, monitor)
 
 
@@ -48,14 +61,15 @@ cdef int _listening_ask(_Listening cache, object monitor) except -1:
     found = getattr(monitor, "listener_changes", None)
     if type(found) is ListenerChanges:
         changes = <ListenerChanges>found
-        seen = changes.count             # before asking: a change meanwhile asks again
+        seen = wd_load_u64(&changes._count)   # before asking: a change meanwhile asks again
     for i in range(len(cache.events)):
         if monitor.listening(cache.events[i]):
             answers |= 1 << i
-    # all at once (no Python code runs in between): another thread may read the cache as
-    # soon as Python code runs
-    cache.answers = answers
-    cache.seen = seen
-    cache.changes = changes
-    cache.monitor = monitor
+    # all at once: another thread may read the cache meanwhile
+    with cython.critical_section(cache):
+        old = (cache.changes, cache.monitor)
+        cache.answers = answers
+        cache.seen = seen
+        cache.changes = changes
+        cache.monitor = monitor
     return answers

@@ -9,6 +9,8 @@
  *       clock reaches deadline_ns (spurious wake-ups allowed: callers re-check their state)
  *   wd_now_ns(): the monotonic clock, in nanoseconds
  *   wd_thread_id(): the calling thread's id, the number threading.get_ident() returns
+ *   wd_lock_t, wd_load_int, wd_cas_int, wd_add_ssize, ...: shared state without the GIL
+ *       (below: PyMutex and atomics on a free-threaded build, plain C on a GIL build)
  *
  * Included after Python.h (by the generated C of _core.pyx).
  */
@@ -62,6 +64,78 @@ static inline int64_t wd_now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+#endif
+
+/*
+ * Shared state without the GIL (docs/free-threading.md). On a free-threaded build
+ * (Py_GIL_DISABLED, CPython 3.13t+) these are CPython's atomics and PyMutex; on a GIL build
+ * the GIL already orders every access they guard, and they compile to plain loads, stores
+ * and nothing (the hot path pays nothing for them there).
+ *
+ *   wd_lock_t, wd_lock / wd_unlock: a one-byte lock for a few instructions of C state
+ *       (PyMutex; never held across Python code or a blocking call)
+ *   wd_load_int / wd_store_int: a flag or state shared between threads
+ *   wd_cas_int(p, expected, desired): 1 if *p was expected and is now desired
+ *   wd_add_ssize(p, delta): add to a counter, return the new value
+ *   wd_load_ssize, wd_load_u64 / wd_add_u64, wd_load_ulong / wd_store_ulong: the same for
+ *       counters and thread ids
+ * Every atomic is sequentially consistent: a "set my flag, then read yours" hand-off (a
+ * producer and close(), a waiter and the poller) cannot miss on both sides.
+ *   wd_cs_t, wd_cs_begin(cs, obj) / wd_cs_end(cs): a critical section on obj around a few
+ *       field loads and stores that cannot fail (a hot path's; elsewhere the core uses
+ *       Cython's ``with cython.critical_section(obj)``, which handles exceptions)
+ *   WD_FREE_THREADED: 1 on a free-threaded build
+ */
+#ifdef Py_GIL_DISABLED
+
+#define WD_FREE_THREADED 1
+typedef PyMutex wd_lock_t;
+static inline void wd_lock(wd_lock_t *m) { PyMutex_Lock(m); }
+static inline void wd_unlock(wd_lock_t *m) { PyMutex_Unlock(m); }
+static inline int wd_load_int(int *p) { return _Py_atomic_load_int(p); }
+static inline void wd_store_int(int *p, int v) { _Py_atomic_store_int(p, v); }
+static inline int wd_cas_int(int *p, int expected, int desired) {
+    return _Py_atomic_compare_exchange_int(p, &expected, desired);
+}
+static inline Py_ssize_t wd_add_ssize(Py_ssize_t *p, Py_ssize_t delta) {
+    return _Py_atomic_add_ssize(p, delta) + delta;
+}
+static inline Py_ssize_t wd_load_ssize(Py_ssize_t *p) { return _Py_atomic_load_ssize(p); }
+static inline uint64_t wd_load_u64(uint64_t *p) { return _Py_atomic_load_uint64(p); }
+static inline void wd_add_u64(uint64_t *p, uint64_t delta) { _Py_atomic_add_uint64(p, delta); }
+/* a critical section on an object (the per-object lock of a free-threaded build) around
+   a few loads and stores that cannot raise: a hot path's read of fields that go together */
+typedef PyCriticalSection wd_cs_t;
+#define wd_cs_begin(cs, o) PyCriticalSection_Begin((cs), (o))
+#define wd_cs_end(cs) PyCriticalSection_End(cs)
+static inline unsigned long wd_load_ulong(unsigned long *p) { return _Py_atomic_load_ulong(p); }
+static inline void wd_store_ulong(unsigned long *p, unsigned long v) {
+    _Py_atomic_store_ulong(p, v);
+}
+
+#else
+
+#define WD_FREE_THREADED 0
+typedef struct { char unused; } wd_lock_t;
+#define wd_lock(m) ((void)(m))
+#define wd_unlock(m) ((void)(m))
+#define wd_load_int(p) (*(p))
+#define wd_store_int(p, v) ((void)(*(p) = (v)))
+static inline int wd_cas_int(int *p, int expected, int desired) {
+    if (*p != expected) return 0;
+    *p = desired;
+    return 1;
+}
+#define wd_add_ssize(p, delta) (*(p) += (delta))
+#define wd_load_ssize(p) (*(p))
+#define wd_load_u64(p) (*(p))
+#define wd_add_u64(p, delta) ((void)(*(p) += (delta)))
+typedef struct { char unused; } wd_cs_t;
+#define wd_cs_begin(cs, o) ((void)(cs))
+#define wd_cs_end(cs) ((void)(cs))
+#define wd_load_ulong(p) (*(p))
+#define wd_store_ulong(p, v) ((void)(*(p) = (v)))
 
 #endif
 

@@ -33,31 +33,33 @@ cdef _run_poller(Client self):
     cdef rd_kafka_queue_t *q = self.mainq
     cdef int timeout_ms
     cdef int64_t until
+    # The flags it shares with waiting threads and close() (_server_active, _lazy,
+    # _poller_parked, _stopping) are read and written atomically (core/platform.h).
     while True:
         if self._deferred:
             try:
                 _serve_deferred(self)
             except BaseException:
                 PyErr_WriteUnraisable(self._poll_loop)
-        if (self._server_active or self._lazy) and not self._stopping:
+        if _poller_stays_parked(self):
             # a thread waiting for its delivery serves the queue: stay out of its way
             # (``_lazy``: it has handed the queue back with nothing in flight; stay
             # parked until a produce wakes us, so that a run of produce_sync calls does
             # not wake this thread twice per message)
             until = wd_now_ns() + 100_000_000
-            self._poller_parked = True
+            wd_store_int(&self._poller_parked, 1)
             with nogil:
                 wd_mutex_lock(&self._park.mutex)
-                if (self._server_active or self._lazy) and not self._stopping:
+                if _poller_stays_parked(self):
                     wd_cond_wait_until(&self._park.cond, &self._park.mutex, until)
                 wd_mutex_unlock(&self._park.mutex)
-            self._poller_parked = False
-            if not self._server_active:
-                self._lazy = False       # woken, or 100 ms passed: serve again
+            wd_store_int(&self._poller_parked, 0)
+            if not wd_load_int(&self._server_active):
+                wd_store_int(&self._lazy, 0)      # woken, or 100 ms passed: serve again
             continue
         # once close() asked us to stop: drain what is there, then leave (log events may
         # keep arriving forever while a broker is unreachable)
-        timeout_ms = 0 if self._stopping else 1000
+        timeout_ms = 0 if wd_load_int(&self._stopping) else 1000
         with nogil:
             n = _drain(q, events, timeout_ms)
         if n > 0:
@@ -65,12 +67,18 @@ cdef _run_poller(Client self):
                 _serve(self, events, n)
             except BaseException:
                 PyErr_WriteUnraisable(self._poll_loop)
-            if self._server_active:
+            if wd_load_int(&self._server_active):
                 # a waiter started serving while we held these events: wake it from
                 # its poll so it sees what we resolved
                 rd_kafka_queue_yield(q)
-        elif self._stopping and not self._deferred and not self._server_active:
+        elif (wd_load_int(&self._stopping) and not self._deferred
+              and not wd_load_int(&self._server_active)):
             return
+
+
+cdef inline bint _poller_stays_parked(Client self) noexcept nogil:
+    return ((wd_load_int(&self._server_active) or wd_load_int(&self._lazy))
+            and not wd_load_int(&self._stopping))
 
 
 cdef _serve(Client self, rd_kafka_event_t **events, int n, list resolved=None):
@@ -183,6 +191,7 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
     cdef const rd_kafka_message_t *m
     cdef DeliveryHandle h
     cdef const char *errstr
+    cdef int has_extra
     while True:
         count = rd_kafka_event_message_array(ev, msgs, _MSG_CHUNK)
         if count == 0:
@@ -199,14 +208,15 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
                     m.err == RD_KAFKA_RESP_ERR__FATAL)
             else:
                 error = None
-            _set_verdict(h, m.partition, m.offset, error, rd_kafka_message_latency(m))
-            if full or h._extra is not None:
+            has_extra = _resolve_handle(h, m.partition, m.offset, error,
+                                        rd_kafka_message_latency(m))
+            if full or has_extra > 0:
                 if delivered is None:
                     delivered = []
                 delivered.append(h)
             # The reference taken at produce time, released exactly once, here.
             Py_DECREF(h)
-            self._in_flight -= 1
+            wd_add_ssize(&self._in_flight, -1)
         if count < _MSG_CHUNK:
             break
     return delivered
@@ -265,13 +275,22 @@ cdef _call(Client self, fn, str kind, tuple args):
 
 
 cdef inline void _wake_poller(Client self) noexcept:
-    self._lazy = False
+    wd_store_int(&self._lazy, 0)
     self._park.wake_all()
 
 
-cdef inline bint _can_serve(Client self):
-    return (not self._server_active and not self._stopping and not self._closed
-            and self.mainq != NULL)
+cdef inline bint _claim_queue(Client self) noexcept:
+    """Make the calling thread the one that serves the queue (_serve_until), if nobody does
+    and the client is not closing: one at a time, whoever wins the exchange; it sets
+    ``_server_active`` back once done. close() sets ``_stopping`` first, then waits while
+    ``_server_active``: one of the two sides sees the other's flag."""
+    if wd_load_int(&self._server_active) or not wd_cas_int(&self._server_active, 0, 1):
+        return False
+    if wd_load_int(&self._stopping) or wd_load_int(&self._closed) or self.mainq == NULL:
+        wd_store_int(&self._server_active, 0)
+        self._park.wake_all()
+        return False
+    return True
 
 
 cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -1:
@@ -290,11 +309,11 @@ cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -
     # slow one is waited for on the condition variable while the poller serves again,
     # so error and log events are never held back behind a long wait.
     cdef int64_t serve_until = min(deadline, wd_now_ns() + 200_000_000)
-    self._server_active = True
-    if not self._poller_parked:
+    # the caller claimed the queue (_claim_queue set _server_active)
+    if not wd_load_int(&self._poller_parked):
         rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
     try:
-        while h._state == _PENDING:
+        while wd_load_int(&h._state) == _PENDING:
             now = wd_now_ns()
             if now >= serve_until:
                 break
@@ -303,22 +322,26 @@ cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -
                 n = _drain(q, events, slice_ms)
             if n > 0:
                 _serve(self, events, n, resolved)
-            if self._stopping:
+            if wd_load_int(&self._stopping):
                 break
             PyErr_CheckSignals()
     finally:
         # hand the queue back before any user code runs: a listener that waits for another
         # delivery must find the poller serving, not parked behind us
-        self._server_active = False
-        if self._in_flight > 0 or self._deferred or self._stopping:
+        wd_store_int(&self._server_active, 0)
+        if wd_load_ssize(&self._in_flight) > 0 or self._deferred or wd_load_int(&self._stopping):
             _wake_poller(self)
         else:
             # nothing left to deliver: the poller may stay parked until the next produce
             # (or 100 ms at most, for error, log and statistics events)
-            self._lazy = True
+            wd_store_int(&self._lazy, 1)
+            if wd_load_ssize(&self._in_flight) > 0:
+                # another thread produced meanwhile and read _lazy before it was set (a
+                # producer counts in flight, then reads _lazy: one side sees the other)
+                _wake_poller(self)
         for delivered, full in resolved:
             _notify(self, <list>delivered, full)
-    if h._state == _PENDING:
+    if wd_load_int(&h._state) == _PENDING:
         # still on its way (or close() is under way and will resolve it)
         return _handle_wait_condvar(h, deadline)
     return True

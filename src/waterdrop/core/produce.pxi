@@ -16,7 +16,7 @@ cdef inline DeliveryHandle _attach_handle(Client client, _Msg *m, long long wait
     if not m.copy and m.payload != NULL:
         handle._error = <object>m.f.payload     # pinned until resolved
     Py_INCREF(handle)
-    client._in_flight += 1
+    wd_add_ssize(&client._in_flight, 1)
     m.handle = <PyObject *>handle
     return handle
 
@@ -27,7 +27,7 @@ cdef inline void _detach_handle(Client client, _Msg *m) noexcept:
     (<DeliveryHandle>m.handle)._error = None
     Py_DECREF(<object>m.handle)
     m.handle = NULL
-    client._in_flight -= 1
+    wd_add_ssize(&client._in_flight, -1)
 
 
 cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_refs) except -1:
@@ -38,14 +38,22 @@ cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_re
     cdef Py_ssize_t pk_len
     cdef Py_buffer *view
     cdef _Fields *f = &m.f
+    cdef bint cached
+    cdef wd_cs_t cs
     name = <object>f.topic
-    if name is self._last_name and conf_key is self._last_conf_key:
+    # the last topic's three fields, read and written together (the client's critical
+    # section: another thread may be switching them; nothing on a GIL build)
+    wd_cs_begin(&cs, <PyObject *>self)
+    cached = name is self._last_name and conf_key is self._last_conf_key
+    if cached:
         topic = self._last_topic
-    else:
+    wd_cs_end(&cs)
+    if not cached:
         topic = self._topic(<str>name, conf_key)
-        self._last_name = name
-        self._last_conf_key = conf_key
-        self._last_topic = topic
+        with cython.critical_section(self):
+            self._last_name = name
+            self._last_conf_key = conf_key
+            self._last_topic = topic
     m.rkt = topic.rkt
     m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
     if not _is_none(f.partition_key):
@@ -170,8 +178,7 @@ cdef DeliveryHandle _produce_fields(Client self, _Fields *f, object names,
             errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)
             if errors is not None:
                 raise _errors.MessageInvalidError(errors)
-        self._ensure_open()
-        self._ops += 1
+        _enter_op(self)
         try:
             _prepare(self, &m, conf_key, transient_refs)
             handle = _attach_handle(
@@ -180,11 +187,11 @@ cdef DeliveryHandle _produce_fields(Client self, _Fields *f, object names,
             if err:
                 _detach_handle(self, &m)
                 raise _inline_error(self, err)
-            if self._lazy and not serving:
+            if not serving and wd_load_int(&self._lazy):
                 _wake_poller(self)
             return handle
         finally:
-            self._ops -= 1
+            _leave_op(self)
     finally:
         _msg_release(&m)
 
@@ -200,11 +207,12 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
     cdef dict errors
     cdef rd_kafka_resp_err_t err = 0
     cdef long long wait_ms = self.max_wait_ms if max_wait_ms < 0 else max_wait_ms
+    cdef bint shared = False          # ms is the client's reusable array
     if count == 0:
         self._ensure_open()
         return []
     handles = [None] * count
-    ms = _take_msgs(self, count)
+    ms = _take_msgs(self, count, &shared)
     try:
         # every message is read once, into ms with references of its own, and checked;
         # nothing is prepared or sent before the whole batch passed
@@ -213,7 +221,7 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
             memset(&ms[i], 0, sizeof(_Msg))
             ready = i + 1
             if type(message) is not dict:
-                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING}, i)
             _extract(<dict>message, &f)
             _own_fields(&ms[i], &f)
             if _plain_valid(&ms[i].f, max_payload_size, self._last_name):
@@ -221,18 +229,17 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
             errors = _check(&ms[i].f, message, max_payload_size, self._topics,
                             self._last_name)
             if errors is not None:
-                raise _errors.MessageInvalidError(errors)
-        self._ensure_open()
-        self._ops += 1
+                raise _errors.MessageInvalidError(errors, i)
+        _enter_op(self)
         try:
             for i in range(count):
                 _prepare(self, &ms[i], conf_key, _REFS_DICT)
                 handles[i] = _attach_handle(self, &ms[i], wait_ms)
             with nogil:
                 wd_mutex_lock(&self._heap_turn.mutex)
-                failed = _send_all(self, ms, count, &err)
+                failed = _send_all(self, ms, count, &err, shared)
                 wd_mutex_unlock(&self._heap_turn.mutex)
-            if self._lazy:
+            if wd_load_int(&self._lazy):
                 _wake_poller(self)
             if failed < count:
                 error = _inline_error(self, err)
@@ -241,27 +248,30 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
                 raise error
             return handles
         finally:
-            self._ops -= 1
+            _leave_op(self)
     finally:
         for i in range(ready):
             if not ms[i].sent and ms[i].handle != NULL:
                 _detach_handle(self, &ms[i])       # never reached librdkafka
             _msg_release(&ms[i])
-        _give_msgs(self, ms)
+        _give_msgs(self, ms, shared)
 
 
-cdef _Msg *_take_msgs(Client self, Py_ssize_t count) except NULL:
-    """Room for ``count`` prepared messages: the client's reusable array unless another
-    thread is using it (or the batch is huge), else a fresh one. Entries are not zeroed."""
+cdef _Msg *_take_msgs(Client self, Py_ssize_t count, bint *shared) except NULL:
+    """Room for ``count`` prepared messages: the client's reusable array (``shared`` set) if
+    this call claims it (another thread may be using it; a huge batch does not take it),
+    else a fresh one. Entries are not zeroed."""
     cdef _Msg *ms
-    if not self._msgs_busy and count <= 65_536:
+    if count <= 65_536 and wd_cas_int(&self._msgs_busy, 0, 1):
+        # ours until _give_msgs (with _batch, its companion in _send_all)
         if self._msgs_cap < count:
             ms = <_Msg *>realloc(self._msgs, count * sizeof(_Msg))
             if ms == NULL:
+                wd_store_int(&self._msgs_busy, 0)
                 raise MemoryError()
             self._msgs = ms
             self._msgs_cap = count
-        self._msgs_busy = True
+        shared[0] = True
         return self._msgs
     ms = <_Msg *>malloc(count * sizeof(_Msg))
     if ms == NULL:
@@ -269,9 +279,9 @@ cdef _Msg *_take_msgs(Client self, Py_ssize_t count) except NULL:
     return ms
 
 
-cdef void _give_msgs(Client self, _Msg *ms) noexcept:
-    if ms == self._msgs:
-        self._msgs_busy = False
+cdef void _give_msgs(Client self, _Msg *ms, bint shared) noexcept:
+    if shared:
+        wd_store_int(&self._msgs_busy, 0)
     else:
         free(ms)
 
@@ -286,7 +296,7 @@ cdef inline bint _batchable(Client self, _Msg *m) noexcept nogil:
 
 
 cdef Py_ssize_t _send_all(Client self, _Msg *ms, Py_ssize_t count,
-                          rd_kafka_resp_err_t *first_err) noexcept nogil:
+                          rd_kafka_resp_err_t *first_err, bint shared) noexcept nogil:
     """Enqueue prepared messages; return the index of the first failure (count if none).
 
     Runs of messages to one topic without headers or timestamps go through
@@ -306,7 +316,7 @@ cdef Py_ssize_t _send_all(Client self, _Msg *ms, Py_ssize_t count,
                 j += 1
             n = j - i
             if n > 1 and batch == NULL:
-                if ms == self._msgs:
+                if shared:
                     # the reusable array's companion (whoever holds one holds both)
                     if self._batch_cap < count:
                         batch = <rd_kafka_message_t *>realloc(
@@ -354,6 +364,6 @@ cdef Py_ssize_t _send_all(Client self, _Msg *ms, Py_ssize_t count,
         if failed < count:
             break
         i = j
-    if batch != self._batch:
+    if not shared or batch != self._batch:
         free(batch)
     return failed

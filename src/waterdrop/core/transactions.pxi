@@ -51,10 +51,16 @@ cdef int _send_offsets_to_transaction(Client self, list offsets, object group,
             tp = rd_kafka_topic_partition_list_add(tpl, str(topic).encode("utf-8"),
                                                    partition)
             tp.offset = offset
-            if metadata is not None:
-                # NUL-terminated, as librdkafka-based readers (confluent-kafka) expect
-                raw = (metadata.encode("utf-8") if isinstance(metadata, str)
-                       else bytes(metadata)) + b"\0"
+            # Exactly the bytes given, as WaterDrop sends them: librdkafka sends metadata_size
+            # bytes (no terminator; its own reader adds one after what it reads). Empty or None
+            # stays NULL, which librdkafka sends as an empty string.
+            if metadata is None:
+                raw = b""
+            elif isinstance(metadata, str):
+                raw = metadata.encode("utf-8")
+            else:
+                raw = bytes(metadata)
+            if len(raw) > 0:
                 tp.metadata = malloc(len(raw))
                 if tp.metadata == NULL:
                     raise MemoryError()

@@ -33,7 +33,7 @@ from waterdrop.errors import (
 from waterdrop.instrumentation import events as ev
 from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.instrumentation.payloads import produced_async, produced_sync
-from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy
+from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy, one_message
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
 
@@ -303,16 +303,17 @@ class Producer(ProducerBase):
         with self.transaction():
             return self.produce_async(message)
 
-    def _check_messages(self, messages: Iterable[Any]) -> None:
+    def _check_messages(self, messages: Iterable[Any], batch: bool = False) -> None:
         """Refuse an invalid message before anything is done for it (a transaction opened, a
         thread handed the dispatch), as WaterDrop validates first. With middleware, validation
-        runs after the middleware, at dispatch."""
+        runs after the middleware, at dispatch. ``batch``: the messages of a batch method (the
+        error names the invalid one's index)."""
         if self._middleware_steps:
             return
-        for message in messages:
+        for index, message in enumerate(messages):
             errors = _core.check_message(message, self._max_payload)
             if errors:
-                raise MessageInvalidError(errors)
+                raise MessageInvalidError(errors, index if batch else None)
 
     # produce_async and produce_sync are ProducerBase's, in the core; these are their general
     # paths (hooks the base declares): middleware, transactions, mappings other than dict.
@@ -414,7 +415,7 @@ class Producer(ProducerBase):
         dispatched: list[Any] = []
         try:
             if self._transactional and self._transaction_owner != threading.get_ident():
-                self._check_messages(many.messages)
+                self._check_messages(many.messages, batch=True)
                 with self.transaction():
                     handles = many.dispatch(client, many.messages, dispatched)
             else:
@@ -554,8 +555,10 @@ class Producer(ProducerBase):
     # --- tombstones ------------------------------------------------------------------------------
 
     @staticmethod
-    def _tombstone(message: Mapping[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
-        data = dict(message if message is not None else fields)
+    def _tombstone(
+        message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
+    ) -> dict[str, Any]:
+        data = dict(one_message(method, message, fields))
         errors: dict[str, str] = {}
         key = data.get("key")
         if "key" not in data:
@@ -572,6 +575,17 @@ class Producer(ProducerBase):
         data["payload"] = None
         return data
 
+    @classmethod
+    def _tombstones(cls, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``_tombstone`` of each message of a batch; the error names the invalid one's index."""
+        batch = []
+        for index, message in enumerate(messages):
+            try:
+                batch.append(cls._tombstone(message, {}))
+            except MessageInvalidError as error:
+                raise MessageInvalidError(error.errors, index) from None
+        return batch
+
     def tombstone_sync(
         self, message: Mapping[str, Any] | None = None, /, **fields: Any
     ) -> DeliveryReport:
@@ -582,22 +596,21 @@ class Producer(ProducerBase):
         self, message: Mapping[str, Any] | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
-        return self.produce_async(self._tombstone(message, fields))
+        return self.produce_async(self._tombstone(message, fields, "tombstone_async"))
 
     def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
-        return self.produce_many_sync([self._tombstone(m, {}) for m in messages])
+        return self.produce_many_sync(self._tombstones(messages))
 
     def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
         """Tombstones for many keys without waiting: returns their delivery handles."""
-        return self.produce_many_async([self._tombstone(m, {}) for m in messages])
+        return self.produce_many_async(self._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
 
     def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
         """Keep a message in the internal buffer; middleware and validation run at flush."""
-        if message is None:
-            message = fields
+        message = one_message("buffer", message, fields)
         self._add_to_buffer([message], ev.MESSAGE_BUFFERED, message=message)
         return self.messages
 

@@ -8,16 +8,18 @@ Producer itself documents each one.
 Also here: ``Batch``, the policy of one ``produce_many_*`` call that the sync and the asyncio
 producers share; ``ReloadPolicy``, the data that tells WaterDrop's two client reloads after a
 fatal librdkafka error apart (``Producer._reload_after_fatal`` is the one implementation); and
-``Forwarded``, a read-only attribute that reads the same attribute of a wrapped object.
+``Forwarded``, a read-only attribute that reads the same attribute of a wrapped object;
+``one_message``, the one message of a single-message method.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
+from waterdrop.contracts.wording import mapping_and_fields
 from waterdrop.errors import ProduceManyError
 from waterdrop.instrumentation import events as ev
 
@@ -39,7 +41,7 @@ class ProducerInternals(Protocol):
     - transaction: ``_claim_transaction()`` / ``_release_transaction()`` around a block,
       ``_hand_transaction_to(thread)``, ``_transaction_first_handle``,
       ``_transaction_fatal_attempts``;
-    - dispatch (the asyncio producer's, around its own waits): ``_check_messages(messages)``,
+    - dispatch (the asyncio producer's, around its own waits): ``_check_messages(messages, batch)``,
       ``_enqueue(message, variant, error_type)``, ``_produce_error(message, error,
       error_type)``, ``_batch(messages, variant, sync)`` (a ``Batch``);
     - recovery: ``_reload_after_fatal(error, attempt, policy)``; with ``_queue_full_wait``, the
@@ -80,7 +82,7 @@ class ProducerInternals(Protocol):
     def _hand_transaction_to(self, thread: int) -> None: ...
 
     # dispatch
-    def _check_messages(self, messages: Iterable[Any]) -> None: ...
+    def _check_messages(self, messages: Iterable[Any], batch: bool = False) -> None: ...
 
     def _enqueue(self, message: Any, variant: Variant, error_type: str) -> tuple[Any, Any]: ...
 
@@ -184,14 +186,22 @@ class Batch:
             producer._transaction_first_handle = handles[0]
 
     def failed(self, dispatched: list[Any], error: BaseException) -> ProduceManyError:
-        """The batch failed with ``error`` after ``dispatched``: reported, the error to raise."""
+        """The batch failed with ``error`` after ``dispatched``: reported, the error to raise.
+
+        As WaterDrop's produce_many_sync, a transactional producer's event lists nothing as
+        dispatched (nothing is, in an aborted transaction); the error still holds the handles.
+        produce_many_async's event keeps them, as WaterDrop's does.
+        """
         producer = self._producer
         wrapped = ProduceManyError(dispatched, repr(error), cause=error)
+        reported = dispatched
+        if producer._transactional and self.method == "produce_many_sync":
+            reported = []
         producer.monitor.instrument(
             ev.ERROR_OCCURRED,
             producer_id=producer.id,
             messages=self.messages,
-            dispatched=dispatched,
+            dispatched=reported,
             error=wrapped,
             type=f"messages.{self.method}",
         )
@@ -210,6 +220,19 @@ class Batch:
                 handles=handles,
                 time=(time.monotonic() - self._start) * 1000.0,
             )
+
+
+def one_message(
+    method: str, message: Mapping[str, Any] | None, fields: dict[str, Any]
+) -> Mapping[str, Any]:
+    """The message a single-message method (``method``) was given: the mapping, or its fields
+    as keyword arguments. Both raise TypeError, before anything is done: nothing is silently
+    dropped or merged (``produce_async``/``produce_sync`` check the same in the core)."""
+    if message is None:
+        return fields
+    if fields:
+        raise TypeError(mapping_and_fields(method, list(fields)))
+    return message
 
 
 class Forwarded(Generic[T]):
