@@ -15,16 +15,9 @@ import pytest
 
 from tests.helpers import consume, unique_topic
 from waterdrop import Producer, _core
-from waterdrop.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(120)
 
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with MockCluster(brokers=1) as mc:
-        yield mc
 
 
 def make(cluster):

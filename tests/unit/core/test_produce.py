@@ -15,15 +15,8 @@ import pytest
 from tests.helpers import close_within, consume, unique_topic
 from waterdrop import Producer
 from waterdrop.errors import ProduceError, ProduceManyError
-from waterdrop.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with MockCluster(brokers=1) as mc:
-        yield mc
 
 
 def make(cluster, **kafka):

@@ -1,5 +1,5 @@
-"""Fixtures for the instrumentation tests: one MockCluster per test module, producers on it
-that are always closed, and a recorder of events."""
+"""Fixtures for the instrumentation tests: producers on the module's MockCluster (from
+tests/unit/conftest.py) that are always closed, and a recorder of events."""
 
 from __future__ import annotations
 
@@ -11,16 +11,9 @@ import pytest
 
 from tests.helpers import close_within, unique_topic
 from waterdrop import Producer
-from waterdrop.testing import MockCluster
 
 #: Generous bound for something that must happen (a hang detector, not a timing assertion).
 DEADLINE_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with MockCluster(brokers=1) as mc:
-        yield mc
 
 
 @pytest.fixture

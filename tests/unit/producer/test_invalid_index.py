@@ -11,15 +11,8 @@ import pytest
 
 from waterdrop import MessageInvalidError, Producer
 from waterdrop.clients import Dummy
-from waterdrop.testing import MockCluster
 
 from tests.helpers import close_within, message_count, unique_topic
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with MockCluster(brokers=1) as mc:
-        yield mc
 
 
 @pytest.fixture

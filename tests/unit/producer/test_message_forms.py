@@ -17,12 +17,6 @@ from tests.helpers import close_within, message_count, unique_topic
 METHODS = ("produce_sync", "produce_async", "tombstone_sync", "tombstone_async", "buffer")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with MockCluster(brokers=1) as mc:
-        yield mc
-
-
 @pytest.fixture
 def topic(cluster):
     name = unique_topic()

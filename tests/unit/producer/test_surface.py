@@ -9,15 +9,8 @@ import pytest
 import waterdrop
 from waterdrop import MessageInvalidError, Producer, Status
 from waterdrop.instrumentation.idle_disconnector import IdleDisconnectorListener
-from waterdrop.testing import MockCluster
 
 from tests.helpers import close_within, consume, unique_topic
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with MockCluster(brokers=1) as mc:
-        yield mc
 
 
 @pytest.fixture
