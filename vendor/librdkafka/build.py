@@ -101,6 +101,8 @@ FEATURES = (
     ("curl", "curl/curl.h", "curl", "libcurl4-openssl-dev", "libcurl-devel"),  # OAUTHBEARER OIDC
     ("lz4-ext", "lz4frame.h", "lz4", "liblz4-dev", "lz4-devel"),
 )
+WHAT_FOR = {"zlib": "gzip", "zstd": "zstd", "ssl": "TLS", "gssapi": "Cyrus SASL: GSSAPI/Kerberos",
+            "curl": "OAUTHBEARER OIDC", "lz4-ext": "lz4"}
 VENDORABLE = ("zlib", "lz4", "zstd", "openssl", "curl")  # vendor/deps/build_deps.py's ORDER
 
 # builtin.features every build must report (shared/API.md's promise), and the ones a
@@ -529,7 +531,7 @@ def plan() -> Plan:
         elif lib is None and not sys.platform.startswith("linux"):
             log(f"no {header} (Cyrus SASL): building without GSSAPI/Kerberos on this platform")
         else:
-            missing.append((header, deb, rpm))
+            missing.append((f"{header} ({WHAT_FOR[feature]})", deb, rpm))
     if missing:
         raise LibrdkafkaError(
             "librdkafka needs development files this machine does not have"
@@ -990,6 +992,13 @@ def system_link_info() -> dict[str, list[str]]:
     log(f"using the system librdkafka {version} (pkg-config)")
     cflags = q("--cflags")
     link = _split_link_flags(q("--libs"))
+    try:
+        features, _how = probe_features([t[2:] for t in cflags if t.startswith("-I")], [], link)
+    except LibrdkafkaError as exc:  # it did not link or run: say so, the build goes on
+        log(f"cannot check the system librdkafka's features here: {exc}")
+    else:
+        check_features(features, list(REQUIRED_FEATURES), f"the system librdkafka {version}")
+        log(f"its features: {' '.join(features)}")
     return {
         "include_dirs": [t[2:] for t in cflags if t.startswith("-I")],
         "extra_objects": [],
