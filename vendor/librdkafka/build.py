@@ -550,7 +550,7 @@ def plan() -> Plan:
     for feature, header, lib, _deb, _rpm in FEATURES:
         if feature in disabled:
             continue  # the user's own --disable-X follows
-        on = lib in vendored or seen.get(header, False) or have_header(header)
+        on = lib in vendored or (seen[header] if header in seen else have_header(header))
         flags.append(f"--{'enable' if on else 'disable'}-{feature}")
     flags += shlex.split(os.environ.get("WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS", ""))
     return Plan(flags, [n for n in VENDORABLE if n in vendored])
