@@ -39,6 +39,8 @@ def hide(tmp_path, monkeypatch):
     monkeypatch.delenv("WATERDROP_VENDOR_DEPS", raising=False)
     monkeypatch.delenv("WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS", raising=False)
     monkeypatch.setenv("CPPFLAGS", f"-I{tmp_path}")
+    # the compiler probes are plain subprocesses: not under ci/sanitize's preloaded ASan runtime
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
 
     def hide(*headers: str) -> None:
         for header in headers:
