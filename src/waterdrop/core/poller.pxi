@@ -1,14 +1,14 @@
 # The Client's delivery-report poller: one thread per client drains librdkafka's main queue
 # without the GIL and takes the GIL once per batch; a thread that waits for its own delivery
-# may serve the queue itself meanwhile (_serve_until, from a handle's wait), spinning briefly
-# first when its recent waits were short. Functions of the Client (their first argument,
-# ``self``).
+# may serve the queue itself meanwhile (_serve_until, from a handle's wait); produce_sync's
+# wait spins briefly first when its recent round trips were short. Functions of the Client
+# (their first argument, ``self``).
 
 cdef enum:
     _EVENT_BATCH = 64
     _MSG_CHUNK = 1024
-    # A waiter serving the queue first polls it without blocking (yielding the CPU between
-    # polls) for twice its recent wait plus _SPIN_SLACK_NS, when that is at most
+    # produce_sync's waiter, serving the queue, first polls it without blocking (yielding the
+    # CPU between polls) for twice the recent round trip plus _SPIN_SLACK_NS, when that is at most
     # _SPIN_MAX_NS, so that a fast delivery reaches a thread that is awake; a longer wait
     # blocks at once (a spin that ends before the report comes only burns CPU that the
     # broker thread, or a broker on the same host, needs). One wait counts for at most
@@ -318,11 +318,12 @@ cdef inline bint _claim_queue(Client self) noexcept:
     return True
 
 
-cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -1:
+cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline, bint spin) except -1:
     """Serve this client's queue on the waiting thread until ``h`` resolves.
 
     The delivery report then reaches the thread that waits for it directly, without a
-    hop through the poller thread (which parks meanwhile). While recent waits were short
+    hop through the poller thread (which parks meanwhile). ``spin``: the caller waits for
+    the one message it has just produced (produce_sync); while such round trips were short
     (``_served_wait_ns``, which only the thread serving the queue reads and writes) it
     spins first, which saves the wake-up of a blocked thread. False on timeout.
     """
@@ -337,8 +338,10 @@ cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -
     # slow one is waited for on the condition variable while the poller serves again,
     # so error and log events are never held back behind a long wait.
     cdef int64_t serve_until = min(deadline, start + 200_000_000)
-    cdef int64_t spin = 2 * self._served_wait_ns + _SPIN_SLACK_NS
-    cdef int64_t spin_until = min(serve_until, start + spin) if spin <= _SPIN_MAX_NS else 0
+    cdef int64_t budget = 2 * self._served_wait_ns + _SPIN_SLACK_NS
+    cdef int64_t spin_until = 0
+    if spin and budget <= _SPIN_MAX_NS:
+        spin_until = min(serve_until, start + budget)
     # the caller claimed the queue (_claim_queue set _server_active)
     if not wd_load_int(&self._poller_parked):
         rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
@@ -360,10 +363,11 @@ cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -
                 break
             PyErr_CheckSignals()
     finally:
-        # this wait in the estimate that sizes the next spin (an average over about the
-        # last 8 waits), while this thread still owns the queue and the estimate
-        self._served_wait_ns += (min(wd_now_ns() - start, <int64_t>_SPIN_SAMPLE_MAX_NS)
-                                 - self._served_wait_ns) // 8
+        if spin:
+            # this round trip in the estimate that sizes the next spin (an average over
+            # about the last 8), while this thread still owns the queue and the estimate
+            self._served_wait_ns += (min(wd_now_ns() - start, <int64_t>_SPIN_SAMPLE_MAX_NS)
+                                     - self._served_wait_ns) // 8
         # hand the queue back before any user code runs: a listener that waits for another
         # delivery must find the poller serving, not parked behind us
         wd_store_int(&self._server_active, 0)
