@@ -176,3 +176,28 @@ def test_events_keep_flowing_to_the_poller_between_produce_sync_calls(cluster):
         assert seen.wait(30)
     finally:
         producer.close()
+
+
+def test_produce_sync_times_out_while_the_report_is_on_its_way(cluster):
+    # the wait gives up at max_wait_timeout; the message stays in flight and resolves later
+    from waterdrop import WaitTimeoutError
+
+    topic = unique_topic()
+    cluster.create_topic(topic, partitions=1)
+    producer = Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 0},
+                        max_wait_timeout=300)
+    try:
+        for _ in range(20):                  # fast round trips first: the waiter spins
+            producer.produce_sync(topic=topic, payload=b"fast")
+        cluster.set_rtt(-1, 2_000)
+        with pytest.raises(ProduceError) as info:
+            producer.produce_sync(topic=topic, payload=b"slow")
+        assert isinstance(info.value.__cause__, WaitTimeoutError)
+        assert producer.client.handles_in_flight == 1      # still on its way
+        cluster.set_rtt(-1, 0)
+        producer.client.flush(30_000)
+        assert producer.client.handles_in_flight == 0      # ... and resolved once
+    finally:
+        cluster.set_rtt(-1, 0)
+        producer.close()
+    assert [m.value() for m in consume(cluster.bootstrap_servers, topic, 21)][-1] == b"slow"
