@@ -207,6 +207,10 @@ class Dummy:
     def partition_count(self, topic: str) -> int:
         return -1
 
+    def ping(self, timeout_ms: int = 0) -> int:
+        """No cluster behind this client: answers at once, with no brokers."""
+        return 0
+
     @property
     def queue_length(self) -> int:
         return 0

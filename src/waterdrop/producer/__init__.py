@@ -19,6 +19,7 @@ from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
 from waterdrop.contracts.wording import TOMBSTONE
 from waterdrop.errors import (
+    ClusterUnreachableError,
     KafkaError,
     MessageInvalidError,
     ProduceError,
@@ -241,6 +242,36 @@ class Producer(ProducerBase):
     def partition_count(self, topic: str) -> int:
         """Partitions of ``topic`` (cached 30 s; -1 if unknown); builds the client if needed."""
         return self._get_client().partition_count(topic)
+
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """Wait until a broker answers a metadata request; the number of brokers it names.
+
+        A startup check: it builds the client if needed (so settings librdkafka only judges
+        together fail here too) and raises ClusterUnreachableError, naming the bootstrap
+        servers and librdkafka's last cause ("Connection refused"), when no broker answers
+        within ``max_wait_timeout`` ms. A refused connection is retried until then: a broker
+        that is still starting counts once it answers. The test clients answer 0 at once.
+        """
+        if (
+            not isinstance(max_wait_timeout, int)
+            or isinstance(max_wait_timeout, bool)
+            or max_wait_timeout < 0
+        ):
+            raise ValueError(
+                f"max_wait_timeout must be an int of milliseconds >= 0, not {max_wait_timeout!r}"
+            )
+        client = self._get_client()
+        ping = getattr(client, "ping", None)
+        if ping is None:
+            raise NotImplementedError(
+                f"{type(client).__name__} (client_class) has no ping(timeout_ms)")
+        brokers = ping(max_wait_timeout)
+        if brokers >= 0:
+            return int(brokers)
+        assert self.config is not None
+        kafka = self.config.kafka
+        servers = kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or ""
+        raise ClusterUnreachableError(str(servers), max_wait_timeout, _unreachable_cause(client))
 
     # --- the client ------------------------------------------------------------------------------
 
@@ -899,6 +930,23 @@ class Producer(ProducerBase):
         """Let ``thread`` dispatch as the owner of the transaction the caller claimed (the
         asyncio producer: begun on its transaction thread, used from the loop's)."""
         self._transaction_owner = thread
+
+
+def _unreachable_cause(client: Any) -> str | None:
+    """librdkafka's last word on why no broker answered: its last error-level log line (the
+    detail: "Connect to ipv4#127.0.0.1:1 failed: Connection refused"), else its last error
+    other than the summary all_brokers_down, else that summary; None if it said nothing."""
+    logs = getattr(client, "recent_error_logs", ())
+    if logs:
+        line = logs[-1]
+        if line.startswith("[thrd:") and "]: " in line:   # the thread name says nothing here
+            line = line.split("]: ", 1)[1]
+        return str(line)
+    errors = list(getattr(client, "recent_errors", ()))
+    for error in reversed(errors):
+        if getattr(error, "code", None) != "all_brokers_down":
+            return str(error)
+    return str(errors[-1]) if errors else None
 
 
 def _default_client_class() -> Any:

@@ -61,6 +61,9 @@ class Variant:
     def partition_count(self, topic: str) -> int:
         return self.producer.partition_count(topic)  # type: ignore[no-any-return]
 
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        return self.producer.ping(max_wait_timeout)  # type: ignore[no-any-return]
+
     def close(self, force: bool = False) -> None:
         self.producer.close(force)
 
