@@ -223,7 +223,10 @@ def _session(
         except ConfigurationInvalidError as error:
             _bad_setting(error, settings)
         except ClusterUnreachableError as error:
-            raise CliError(str(error)) from None
+            raise CliError(
+                f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
+                f"{error.cause or 'nothing answered a metadata request'}"
+            ) from None
         except Error as error:
             raise CliError(f"cannot start the producer for {bootstrap}: {error}") from None
         # the cluster answers: one more metadata request says whether it knows the topic

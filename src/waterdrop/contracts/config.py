@@ -180,21 +180,22 @@ def librdkafka_errors(
     for key, (unknown, reason) in _core.check_conf(settings, topic).items():
         value = settings[key]
         shown = repr(value)
-        if _secret(key):
+        suggestions = nearest_properties(key, topic=topic) if unknown else []
+        # a misspelt secret ("sasl.pasword") is a secret too: judged by what it resembles
+        if _secret(key) or any(_secret(name) for name in suggestions):
             shown = "[FILTERED]"
             reason = reason.replace(_core.conf_value(value), "[FILTERED]")
-        suggestions = nearest_properties(key, topic=topic) if unknown else []
         errors[f"{prefix}.{key}"] = librdkafka_refused(key, shown, reason, suggestions)
     return errors
 
 
 def nearest_properties(name: str, *, topic: bool = False) -> list[str]:
-    """The librdkafka producer properties spelt most like ``name`` (at most two)."""
+    """The librdkafka producer property spelt most like ``name`` (none if nothing is close)."""
     names = _producer_properties(topic)
     by_lower = {n.lower(): n for n in names}
     if name.lower() in by_lower:          # only the case is wrong
         return [by_lower[name.lower()]]
-    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=2, cutoff=0.75)
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.75)
     return [by_lower[m] for m in matches]
 
 

@@ -52,6 +52,6 @@ def validate(
 
 
 def _nearest(key: str) -> str:
-    """A hint for a misspelt per-topic key: the allowed keys spelt most like it."""
-    matches = difflib.get_close_matches(key.lower(), sorted(TOPIC_CONFIG_KEYS), n=2, cutoff=0.75)
+    """A hint for a misspelt per-topic key: the allowed key spelt most like it."""
+    matches = difflib.get_close_matches(key.lower(), sorted(TOPIC_CONFIG_KEYS), n=1, cutoff=0.75)
     return DID_YOU_MEAN.format(names=" or ".join(map(repr, matches))) if matches else ""
