@@ -260,7 +260,18 @@ class Producer(ProducerBase):
             raise ValueError(
                 f"max_wait_timeout must be an int of milliseconds >= 0, not {max_wait_timeout!r}"
             )
-        client = self._get_client()
+        kafka = self.config.kafka if self.config is not None else {}
+        servers = str(kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or "")
+        try:
+            # a transactional client is built with init_transactions, which waits for the
+            # cluster too: within ping's timeout, not max_wait_timeout
+            client = self._get_client() if self._client is not None else self._connect(
+                init_timeout_ms=max_wait_timeout if self._transactional else None)
+        except KafkaError as error:
+            if not self._transactional or error.fatal:
+                raise
+            raise ClusterUnreachableError(
+                servers, max_wait_timeout, _init_failure_cause(error)) from None
         ping = getattr(client, "ping", None)
         if ping is None:
             raise NotImplementedError(
@@ -268,10 +279,7 @@ class Producer(ProducerBase):
         brokers = ping(max_wait_timeout)
         if brokers >= 0:
             return int(brokers)
-        assert self.config is not None
-        kafka = self.config.kafka
-        servers = kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or ""
-        raise ClusterUnreachableError(str(servers), max_wait_timeout, _unreachable_cause(client))
+        raise ClusterUnreachableError(servers, max_wait_timeout, _unreachable_cause(client))
 
     # --- the client ------------------------------------------------------------------------------
 
@@ -291,7 +299,9 @@ class Producer(ProducerBase):
             return client
         return self._connect()
 
-    def _connect(self) -> Any:
+    def _connect(self, init_timeout_ms: int | None = None) -> Any:
+        """The client for this process, built first if need be. ``init_timeout_ms``: bound a
+        transactional client's init_transactions below max_wait_timeout (ping's timeout)."""
         with self._connect_lock:
             status = self._status
             if status is Status.INITIAL:
@@ -308,7 +318,10 @@ class Producer(ProducerBase):
                 self._status = Status.CONFIGURED
                 raise ProducerUsedInParentProcessError(os.getpid())
             assert self.config is not None
-            client = self.config.client_class(self)
+            if init_timeout_ms is not None and self.config.client_class is _default_client_class():
+                client = self.config.client_class(self, init_timeout_ms=init_timeout_ms)
+            else:
+                client = self.config.client_class(self)
             if type(client) is _core.Client and type(self.monitor) is Monitor:
                 # the core then skips the per-batch delivery callback while nobody listens
                 client.delivery_monitor = self.monitor
@@ -932,16 +945,31 @@ class Producer(ProducerBase):
         self._transaction_owner = thread
 
 
+def _init_failure_cause(error: KafkaError) -> str:
+    """Why a transactional client's init_transactions found no broker: librdkafka's last
+    error-level log line, noted on the error by the client (else the error itself)."""
+    from waterdrop.clients import _LAST_ERROR_NOTE
+
+    for note in reversed(getattr(error, "__notes__", ())):
+        if note.startswith(_LAST_ERROR_NOTE):
+            return _without_thread(note[len(_LAST_ERROR_NOTE):])
+    return str(error)
+
+
+def _without_thread(line: str) -> str:
+    """A librdkafka log line without its "[thrd:...]: " prefix (it says nothing here)."""
+    if line.startswith("[thrd:") and "]: " in line:
+        return line.split("]: ", 1)[1]
+    return line
+
+
 def _unreachable_cause(client: Any) -> str | None:
     """librdkafka's last word on why no broker answered: its last error-level log line (the
     detail: "Connect to ipv4#127.0.0.1:1 failed: Connection refused"), else its last error
     other than the summary all_brokers_down, else that summary; None if it said nothing."""
     logs = getattr(client, "recent_error_logs", ())
     if logs:
-        line = logs[-1]
-        if line.startswith("[thrd:") and "]: " in line:   # the thread name says nothing here
-            line = line.split("]: ", 1)[1]
-        return str(line)
+        return _without_thread(str(logs[-1]))
     errors = list(getattr(client, "recent_errors", ()))
     for error in reversed(errors):
         if getattr(error, "code", None) != "all_brokers_down":

@@ -101,3 +101,23 @@ def test_settings_librdkafka_judges_only_together_fail_at_ping(cluster):
         assert "acks" in str(info.value)
     finally:
         producer.close()
+
+
+def test_a_transactional_producer_pings_within_its_timeout_not_max_wait_timeout(cluster):
+    # building a transactional client waits for the cluster too (init_transactions): ping
+    # bounds that wait by its own timeout, and says why as for any other producer
+    with MockCluster(brokers=1) as gone:
+        servers = gone.bootstrap_servers
+    producer = Producer(kafka={"bootstrap.servers": servers, "transactional.id": "ping-tx"},
+                        max_wait_timeout=600_000)
+    try:
+        with pytest.raises(ClusterUnreachableError) as info:
+            producer.ping(max_wait_timeout=1_000)
+        assert servers in str(info.value) and "Connection refused" in info.value.cause
+        assert producer.status is Status.CONFIGURED   # nothing half-built: a later try builds
+    finally:
+        producer.close()
+    with Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers,
+                         "transactional.id": "ping-tx-ok"}) as producer:
+        assert producer.ping(max_wait_timeout=30_000) == 3
+        assert producer.transactional
