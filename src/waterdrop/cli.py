@@ -50,6 +50,7 @@ from waterdrop._cli_input import (
 from waterdrop._core import check_message
 from waterdrop._version import __version__
 from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT, KAFKA_DEFAULTS
+from waterdrop.contracts.wording import LIBRDKAFKA_REFUSED
 from waterdrop.errors import (
     ClusterUnreachableError,
     ConfigurationInvalidError,
@@ -166,11 +167,17 @@ def _cli_logger(verbose: bool) -> logging.Logger:
     return logger
 
 
+#: how a refusal by librdkafka's own check begins (it names the key and the value)
+_LIBRDKAFKA_REFUSES = LIBRDKAFKA_REFUSED.split("{", 1)[0]
+
+
 def _bad_setting(error: ConfigurationInvalidError, user_settings: dict[str, str]) -> NoReturn:
     problems = []
     for name, reason in error.errors.items():
         key = name.removeprefix("kafka.")
-        if name.startswith("kafka.") and key in user_settings:
+        if reason.startswith(_LIBRDKAFKA_REFUSES):   # names the key and the value itself
+            problems.append(reason)
+        elif name.startswith("kafka.") and key in user_settings:
             problems.append(f"{key}={user_settings[key]}: {reason}")
         else:
             problems.append(f"{name}: {reason}")
