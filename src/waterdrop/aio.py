@@ -705,6 +705,10 @@ class Variant(_Dispatch):
     topic_config = Forwarded[dict[str, Any]]("_variant")
     max_wait_timeout = Forwarded[int]("_variant")
 
+    async def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """The producer's ``ping`` (the cluster is the same for every variant)."""
+        return await self._aio.ping(max_wait_timeout)
+
     def transaction(self) -> Transaction:
         if not self._aio._sync.transactional:
             return self._aio._sync.transaction()  # type: ignore[no-any-return]  # raises

@@ -356,6 +356,7 @@ async def test_ping_counts_the_brokers(make_producer):
     producer = make_producer()
     assert await producer.ping() >= 1
     assert producer.status is Status.CONNECTED
+    assert await producer.variant(topic_config={"acks": 1}).ping() >= 1
 
 
 async def test_ping_of_an_unreachable_cluster_fails_without_blocking_the_loop():

@@ -252,6 +252,7 @@ async def with_asyncio(cluster: MockCluster) -> None:
     await producer.produce_sync(topic="orders", payload=b"{}")
     reveal_type(await producer.partition_count("orders"))  # R: int
     reveal_type(await producer.ping())  # R: int
+    reveal_type(await producer.variant().ping(max_wait_timeout=1_000))  # R: int
     variant = producer.variant(topic_config={"acks": 1})
     reveal_type(variant)  # R: waterdrop.aio.Variant
     async_variant: AsyncVariant = variant
