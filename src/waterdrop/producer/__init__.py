@@ -252,14 +252,11 @@ class Producer(ProducerBase):
         within ``max_wait_timeout`` ms. A refused connection is retried until then: a broker
         that is still starting counts once it answers. The test clients answer 0 at once.
         """
-        if (
-            not isinstance(max_wait_timeout, int)
-            or isinstance(max_wait_timeout, bool)
-            or max_wait_timeout < 0
-        ):
-            raise ValueError(
-                f"max_wait_timeout must be an int of milliseconds >= 0, not {max_wait_timeout!r}"
-            )
+        if not isinstance(max_wait_timeout, int) or isinstance(max_wait_timeout, bool):
+            raise TypeError(
+                f"max_wait_timeout must be an int (milliseconds), not {max_wait_timeout!r}")
+        if max_wait_timeout < 0:
+            raise ValueError(f"max_wait_timeout must be >= 0 ms, not {max_wait_timeout}")
         kafka = self.config.kafka if self.config is not None else {}
         servers = str(kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or "")
         try:
