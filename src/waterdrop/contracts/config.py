@@ -184,7 +184,8 @@ def librdkafka_errors(
         # a misspelt secret ("sasl.pasword") is a secret too: judged by what it resembles
         if _secret(key) or any(_secret(name) for name in suggestions):
             shown = "[FILTERED]"
-            reason = reason.replace(_core.conf_value(value), "[FILTERED]")
+            if _core.conf_value(value):
+                reason = reason.replace(_core.conf_value(value), "[FILTERED]")
         errors[f"{prefix}.{key}"] = librdkafka_refused(key, shown, reason, suggestions)
     return errors
 
