@@ -179,13 +179,13 @@ def librdkafka_errors(
     errors: dict[str, str] = {}
     for key, (unknown, reason) in _core.check_conf(settings, topic).items():
         value = settings[key]
-        shown = repr(value)
+        shown = _core.conf_value(value)   # as librdkafka was given it (True is "true")
         suggestions = nearest_properties(key, topic=topic) if unknown else []
         # a misspelt secret ("sasl.pasword") is a secret too: judged by what it resembles
         if _secret(key) or any(_secret(name) for name in suggestions):
+            if shown:
+                reason = reason.replace(shown, "[FILTERED]")
             shown = "[FILTERED]"
-            if _core.conf_value(value):
-                reason = reason.replace(_core.conf_value(value), "[FILTERED]")
         errors[f"{prefix}.{key}"] = librdkafka_refused(key, shown, reason, suggestions)
     return errors
 

@@ -147,7 +147,7 @@ def test_a_value_librdkafka_refuses_fails_at_setup_naming_key_value_and_reason(k
     with pytest.raises(ConfigurationInvalidError) as info:
         producer.setup(kafka={**OK_KAFKA, key: value})
     reason = info.value.errors[f"kafka.{key}"]
-    assert f"{key}={value!r}" in reason and words in reason
+    assert f"{key}={value}" in reason and words in reason
     assert f"kafka.{key}" in str(info.value)
     assert producer.status is Status.INITIAL  # nothing half-configured
 

@@ -222,8 +222,8 @@ def test_invalid_librdkafka_value_fails_at_setup_with_librdkafka_reason():
         Producer(kafka={"bootstrap.servers": "x", "linger.ms": "soon", "acks": "everyone"})
     errors = info.value.errors
     assert set(errors) == {"kafka.linger.ms", "kafka.acks"}
-    assert "linger.ms='soon'" in errors["kafka.linger.ms"]
-    assert "acks='everyone'" in errors["kafka.acks"]
+    assert "linger.ms=soon" in errors["kafka.linger.ms"]
+    assert "acks=everyone" in errors["kafka.acks"]
     assert "Invalid value" in errors["kafka.acks"]  # librdkafka's own words
 
 
