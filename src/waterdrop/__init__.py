@@ -10,6 +10,7 @@ from waterdrop._core import (
 from waterdrop.connection_pool import ConnectionPool
 from waterdrop.errors import (
     AbortTransaction,
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     Error,
     KafkaError,
@@ -26,6 +27,7 @@ from waterdrop.producer.status import Status
 __all__ = [
     "__version__",
     "AbortTransaction",
+    "ClusterUnreachableError",
     "ConfigurationInvalidError",
     "ConnectionPool",
     "DeliveryHandle",

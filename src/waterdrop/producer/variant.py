@@ -61,6 +61,10 @@ class Variant:
     def partition_count(self, topic: str) -> int:
         return self.producer.partition_count(topic)  # type: ignore[no-any-return]
 
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """The producer's ``ping`` (one cluster for every variant): the number of brokers."""
+        return self.producer.ping(max_wait_timeout)  # type: ignore[no-any-return]
+
     def close(self, force: bool = False) -> None:
         self.producer.close(force)
 
