@@ -34,7 +34,9 @@ async def test_an_invalid_message_is_reported_with_its_index(make_producer, topi
         result = getattr(producer, method)(_batch(topic))
         if method == "produce_many_sync":
             await result
-    assert raised.value.errors == {"payload": "must be string or nil"}
+    assert raised.value.errors == {
+        "payload": "must be bytes, bytearray, memoryview, str or None, got int"
+    }
     assert producer.queue_size == 0  # nothing before the invalid message was sent either
     # the sync producer reports the same (the same index, once errors carry one)
     with pytest.raises(MessageInvalidError) as sync_raised:

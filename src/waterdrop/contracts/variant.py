@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from waterdrop.contracts.config import _is_number, c_string
-from waterdrop.contracts.wording import VARIANT
+from waterdrop.contracts.wording import VARIANT, bad
 from waterdrop.errors import VariantInvalidError
 
 #: librdkafka settings a variant may set: the per-topic ones WaterDrop allows.
@@ -29,18 +29,20 @@ def validate(
 ) -> None:
     errors: dict[str, str] = {}
     if not _is_number(max_wait_timeout) or max_wait_timeout < 0:
-        errors["max_wait_timeout"] = VARIANT["max_wait_timeout_format"]
+        errors["max_wait_timeout"] = bad(VARIANT["max_wait_timeout_format"], max_wait_timeout)
     if not isinstance(topic_config, dict):
-        errors["topic_config"] = VARIANT["topic_config_format"]
+        errors["topic_config"] = bad(VARIANT["topic_config_format"], topic_config)
     else:
         for key, value in topic_config.items():
             if not isinstance(key, str) or not c_string(key):
                 errors[f"topic_config.{key!s}"] = VARIANT["kafka_key_must_be_a_symbol"]
             elif key not in TOPIC_CONFIG_KEYS:
-                errors[f"topic_config.{key}"] = VARIANT["kafka_key_not_per_topic"]
+                errors[f"topic_config.{key}"] = VARIANT["kafka_key_not_per_topic"].format(
+                    keys=", ".join(sorted(TOPIC_CONFIG_KEYS))
+                )
             elif "acks" in key and (idempotent or transactional):
                 errors[f"topic_config.{key}"] = VARIANT["kafka_key_acks_not_changeable"]
             elif not isinstance(value, (str, int, float, bool)) or not c_string(str(value)):
-                errors[f"topic_config.{key}"] = VARIANT["topic_config_format"]
+                errors[f"topic_config.{key}"] = bad(VARIANT["topic_config_value_format"], value)
     if errors:
         raise VariantInvalidError(errors)

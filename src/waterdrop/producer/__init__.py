@@ -17,6 +17,7 @@ from waterdrop import _core
 from waterdrop._core import DeliveryHandle, DeliveryReport, ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
+from waterdrop.contracts import wording
 from waterdrop.contracts.wording import TOMBSTONE
 from waterdrop.errors import (
     KafkaError,
@@ -275,7 +276,7 @@ class Producer(ProducerBase):
                 if hasattr(client, "abandon"):
                     client.abandon()
                 self._status = Status.CONFIGURED
-                raise ProducerUsedInParentProcessError(os.getpid())
+                raise ProducerUsedInParentProcessError(os.getpid(), self.id, self._client_pid)
             assert self.config is not None
             client = self.config.client_class(self)
             if type(client) is _core.Client and type(self.monitor) is Monitor:
@@ -564,12 +565,12 @@ class Producer(ProducerBase):
         if "key" not in data:
             errors["key"] = TOMBSTONE["missing"]
         elif not isinstance(key, (str, bytes)) or not key:
-            errors["key"] = TOMBSTONE["key_format"]
+            errors["key"] = wording.key_reason(key)
         partition = data.get("partition")
         if "partition" not in data:
-            errors["partition"] = TOMBSTONE["missing"]
+            errors["partition"] = TOMBSTONE["partition_missing"]
         elif type(partition) is not int or partition < 0:
-            errors["partition"] = TOMBSTONE["partition_format"]
+            errors["partition"] = wording.partition_reason(partition, 0)
         if errors:
             raise MessageInvalidError(errors)
         data["payload"] = None
