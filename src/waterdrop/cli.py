@@ -270,7 +270,7 @@ def _session(
             reason = (str(session.kafka_errors[-1]) if session.kafka_errors
                       else "no answer to a metadata request")
             raise CliError(
-                f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout:,} ms: "
+                f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
                 f"{reason}"
             )
         if count < 0:
