@@ -630,7 +630,11 @@ def bench(ctx: click.Context, /, **options: Any) -> None:
             result = _bench_run(session, progress, topic=topic, messages=messages, size=size,
                                 mode=mode, batch=batch, rate=rate)
         where = session.where
+        kafka = session.producer.config.kafka if session.producer.config else {}
+        linger = kafka.get("linger.ms", kafka.get("queue.buffering.max.ms"))
     result.update({
+        "linger_ms": None if linger is None else _number(linger),
+        "max_payload_size": max_payload_size,
         "topic": topic,
         "partitions": options["partitions"] if session.mock is not None else None,
         "cluster": "mock" if session.mock is not None else session.bootstrap,
@@ -757,6 +761,12 @@ def _bench_run(
     }
 
 
+def _number(value: Any) -> int | float:
+    """A librdkafka setting's number (``"5"``, ``5``, ``0.5``) as an int when it is whole."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
 def _bench_table(result: dict[str, Any], where: str) -> Table:
     def num(value: Any, unit: str = "") -> str:
         if value is None:
@@ -766,6 +776,8 @@ def _bench_table(result: dict[str, Any], where: str) -> Table:
 
     mode = result["mode"] + (f" (batch {result['batch']:,})" if result["batch"] else "")
     rate = f", throttled to {result['rate_limit']:,g} msg/s" if result["rate_limit"] else ""
+    if result.get("linger_ms") is not None:
+        rate += f", linger.ms {result['linger_ms']:g}"
     table = Table(
         title=f"waterdrop bench: {result['messages']:,} x {result['size']:,} B, {mode}{rate}\n"
         f"{where}, librdkafka {result['librdkafka']}",
