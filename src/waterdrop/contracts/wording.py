@@ -74,6 +74,13 @@ MESSAGE: dict[str, str] = {
 }
 
 
+def not_a_message(message: Any, fields: tuple[str, ...] = ("topic", "payload")) -> dict[str, str]:
+    """The errors of a message that is not a mapping: its required ``fields`` are missing, and
+    the reason says what was given instead."""
+    reason = f"{MISSING}: a message is a dict of its fields, got {got(message)}"
+    return {name: reason for name in fields}
+
+
 def topic_reason(topic: Any) -> str:
     """Why ``topic`` is not a valid topic name."""
     if not isinstance(topic, str):

@@ -265,7 +265,7 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
     """
     cdef _Fields f
     if type(message) is not dict:
-        return {"topic": _MISSING, "payload": _MISSING}
+        return _wording.not_a_message(message)
     _extract(<dict>message, &f)
     return _check(&f, message, max_payload_size, known_topics, None)
 

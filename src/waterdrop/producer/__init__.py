@@ -559,7 +559,10 @@ class Producer(ProducerBase):
     def _tombstone(
         message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
     ) -> dict[str, Any]:
-        data = dict(one_message(method, message, fields))
+        given = one_message(method, message, fields)
+        if not hasattr(given, "keys"):
+            raise MessageInvalidError(wording.not_a_message(given, ("key", "partition")))
+        data = dict(given)
         errors: dict[str, str] = {}
         key = data.get("key")
         if "key" not in data:

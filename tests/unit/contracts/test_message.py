@@ -256,9 +256,25 @@ def test_check_message_default_max_is_waterdrops():
     }
 
 
-@pytest.mark.parametrize("message", [None, [("topic", "t")], "topic", 42], ids=repr)
-def test_non_mapping_message_reports_required_keys_missing(message):
-    assert _core.check_message(message) == {"topic": MISSING, "payload": MISSING}
+@pytest.mark.parametrize(
+    "message, got", [(None, "None"), ([("topic", "t")], "list"), ("topic", "str"), (42, "int")],
+    ids=repr,
+)
+def test_non_mapping_message_reports_required_keys_missing_and_what_it_got(message, got):
+    reason = f"must be present: a message is a dict of its fields, got {got}"
+    assert _core.check_message(message) == {"topic": reason, "payload": reason}
+
+
+@pytest.mark.parametrize("method", ["produce_sync", "produce_many_sync", "tombstone_sync",
+                                    "tombstone_many_sync"])
+def test_a_non_mapping_message_is_refused_with_what_it_was(producer, method):
+    many = "many" in method
+    with pytest.raises(MessageInvalidError) as info:
+        getattr(producer, method)(["not", "a message"] if many else "not a message")
+    fields = ("key", "partition") if "tombstone" in method else ("topic", "payload")
+    reason = "must be present: a message is a dict of its fields, got str"
+    assert info.value.errors == {name: reason for name in fields}
+    assert info.value.index == (0 if many else None)
 
 
 def test_non_dict_mapping_is_checked_like_a_dict():
