@@ -271,5 +271,8 @@ TRANSACTIONAL_OFFSET: dict[str, str] = {
         "must have a topic (non-empty str), a partition (int >= 0) and an offset (int >= 0): "
         "a consumed message, a dict or a (topic, partition, offset) tuple"
     ),
+    "consumer_group_metadata_format": (
+        "has a consumer_group_metadata() that must return bytes or str"
+    ),
     "offset_metadata_format": "must be a str or None",
 }

@@ -208,9 +208,8 @@ def store_offset(
     if offset_metadata is not None and not isinstance(offset_metadata, str):
         from waterdrop.contracts.wording import TRANSACTIONAL_OFFSET, bad
 
-        raise TransactionalOffsetInvalidError(
-            {"offset_metadata": bad(TRANSACTIONAL_OFFSET["offset_metadata_format"], offset_metadata)}
-        )
+        reason = bad(TRANSACTIONAL_OFFSET["offset_metadata_format"], offset_metadata)
+        raise TransactionalOffsetInvalidError({"offset_metadata": reason})
     client = producer._get_client()
     variant = producer.current_variant
     assert variant is not None  # a transaction runs: the producer is configured
@@ -254,7 +253,7 @@ def _offset_arguments(consumer: Any, message: Any) -> tuple[Any, str, int, int]:
     elif callable(getattr(consumer, "consumer_group_metadata", None)):
         group = consumer.consumer_group_metadata()
         if not isinstance(group, (bytes, bytearray, str)):
-            errors["consumer"] = bad("has a consumer_group_metadata() that must return bytes or str", group)
+            errors["consumer"] = bad(WORDING["consumer_group_metadata_format"], group)
     else:
         errors["consumer"] = bad(WORDING["consumer_format"], consumer)
     topic = partition = offset = None

@@ -80,7 +80,9 @@ def test_boolean_settings(name):
 @pytest.mark.parametrize("value", [1, 29_999, -1])
 def test_idle_disconnect_timeout_is_zero_or_at_least_30s(value):
     assert _errors_of(idle_disconnect_timeout=value) == {
-        "idle_disconnect_timeout": f"must be 0 (off) or an int >= 30,000 (milliseconds), got {value:,}"
+        "idle_disconnect_timeout": (
+            f"must be 0 (off) or an int >= 30,000 (milliseconds), got {value:,}"
+        )
     }
 
 

@@ -84,8 +84,14 @@ INVALID = [
     ("topic-bytes", msg(topic=b"topic"), 100, {"topic": "must be a str, got bytes"}),
     ("topic-none", msg(topic=None), 100, {"topic": "must be a str, got None"}),
     # Kafka's limit: 249 characters
-    ("topic-250", msg(topic="t" * 250), 100, {"topic": "is 250 characters long, above Kafka's limit of 249"}),
-    ("topic-300", msg(topic="t" * 300), 100, {"topic": "is 300 characters long, above Kafka's limit of 249"}),
+    (
+        "topic-250", msg(topic="t" * 250), 100,
+        {"topic": "is 250 characters long, above Kafka's limit of 249"},
+    ),
+    (
+        "topic-300", msg(topic="t" * 300), 100,
+        {"topic": "is 300 characters long, above Kafka's limit of 249"},
+    ),
     # payload
     ("payload-int", msg(payload=1), 100, {"payload": PAYLOAD_TYPES + "int"}),
     ("payload-dict", msg(payload={"a": 1}), 100, {"payload": PAYLOAD_TYPES + "dict"}),
@@ -137,15 +143,24 @@ INVALID = [
     # headers
     ("headers-list", msg(headers=[("a", "b")]), 100, {"headers": HEADERS + "list"}),
     ("headers-str", msg(headers="a=b"), 100, {"headers": HEADERS + "str"}),
-    ("header-key-bytes", msg(headers={b"k": "v"}), 100, {"headers": "keys must be str, got bytes (b'k')"}),
+    (
+        "header-key-bytes", msg(headers={b"k": "v"}), 100,
+        {"headers": "keys must be str, got bytes (b'k')"},
+    ),
     ("header-key-int", msg(headers={1: "v"}), 100, {"headers": "keys must be str, got int (1)"}),
     ("header-value-int", msg(headers={"k": 1}), 100, {"headers": HEADER_VALUE + "'k' has int"}),
-    ("header-value-none", msg(headers={"k": None}), 100, {"headers": HEADER_VALUE + "'k' has None"}),
+    (
+        "header-value-none", msg(headers={"k": None}), 100,
+        {"headers": HEADER_VALUE + "'k' has None"},
+    ),
     (
         "header-value-list-with-int", msg(headers={"k": ["a", 1]}), 100,
         {"headers": HEADER_VALUE + "'k' has int in a list"},
     ),
-    ("header-value-dict", msg(headers={"k": {"a": "b"}}), 100, {"headers": HEADER_VALUE + "'k' has dict"}),
+    (
+        "header-value-dict", msg(headers={"k": {"a": "b"}}), 100,
+        {"headers": HEADER_VALUE + "'k' has dict"},
+    ),
     (
         "header-value-lone-surrogate", msg(headers={"k": "\ud800"}), 100,
         {"headers": "'k' holds a str that is not encodable as UTF-8 (a lone surrogate)"},
@@ -423,7 +438,10 @@ def test_valid_messages_go_through_the_real_path(producer):
         ({"topic": T, "key": "", "partition": 0}, {"key": "must not be empty (got an empty str)"}),
         ({"topic": T, "key": 5, "partition": 0}, {"key": KEY_TYPES + "int"}),
         ({"topic": T, "key": "k", "partition": -1}, {"partition": "is -1, below 0"}),
-        ({"topic": T, "key": "k", "partition": None}, {"partition": "must be an int >= 0, got None"}),
+        (
+            {"topic": T, "key": "k", "partition": None},
+            {"partition": "must be an int >= 0, got None"},
+        ),
         ({"topic": T}, {"key": TOMBSTONE_KEY, "partition": TOMBSTONE_PARTITION}),
     ],
     ids=["no-key", "no-partition", "empty-key", "int-key", "partition-minus-one",
