@@ -158,8 +158,9 @@ class ProducerTransactionalCloseAttemptError(_LifecycleError):
     def _text(self) -> str:
         return (
             f"{_producer(self.producer_id)}: close() was called inside its own transaction, "
-            "which would leave the transaction open; leave the `with producer.transaction():` "
-            "block first (it commits or aborts), then close the producer"
+            "which would leave the transaction open; leave the transaction's block first "
+            "(`with producer.transaction():`, `async with` on waterdrop.aio: it commits or "
+            "aborts), then close the producer"
         )
 
 
