@@ -48,7 +48,10 @@ def number(value: int) -> str:
 
 def _short(value: Any, limit: int = 60) -> str:
     """``value``'s repr, cut to ``limit`` characters."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the reason
+        return f"a {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -82,8 +85,8 @@ def not_a_message(message: Any, fields: tuple[str, ...] = ("topic", "payload")) 
 
 
 def topic_reason(topic: Any) -> str:
-    """Why ``topic`` is not a valid topic name."""
-    if not isinstance(topic, str):
+    """Why ``topic`` is not a valid topic name (types exactly as the core checks them)."""
+    if type(topic) is not str:
         return f"must be a str, got {got(topic)}"
     if not topic:
         return "must not be empty"
@@ -96,9 +99,9 @@ def topic_reason(topic: Any) -> str:
 
 def payload_reason(payload: Any) -> str:
     """Why ``payload`` is not a payload (its type, or a str that is not UTF-8)."""
-    if isinstance(payload, str):
+    if type(payload) is str:
         return "must be encodable as UTF-8 (it holds a lone surrogate)"
-    if isinstance(payload, memoryview):
+    if type(payload) is memoryview:
         try:
             contiguous = payload.c_contiguous
         except ValueError:
@@ -115,7 +118,7 @@ def payload_size_reason(size: int, limit: int) -> str:
 
 def key_reason(value: Any) -> str:
     """Why a ``key`` or ``partition_key`` is not a non-empty str or bytes."""
-    if isinstance(value, (str, bytes)):
+    if type(value) is str or type(value) is bytes:
         if not value:
             return f"must not be empty (got an empty {type(value).__name__})"
         return "must be encodable as UTF-8 (it holds a lone surrogate)"
@@ -146,7 +149,7 @@ def timestamp_reason(value: Any) -> str:
 def headers_reason(headers: Any) -> str:
     """Why ``headers`` is not a dict of str to str, bytes or a list of those, naming the
     first offending key or value."""
-    if not isinstance(headers, dict):
+    if type(headers) is not dict:
         return f"must be a dict or None, got {got(headers)}"
     for name, value in headers.items():
         if type(name) is not str:

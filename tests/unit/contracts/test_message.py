@@ -40,6 +40,18 @@ TOMBSTONE_KEY = "must be present (a tombstone names the key it deletes)"
 TOMBSTONE_PARTITION = "must be present (a tombstone names its partition: the key's partition)"
 
 
+class Text(str):
+    pass
+
+
+class Blob(bytes):
+    pass
+
+
+class Headers(dict):
+    pass
+
+
 def topic_char(topic, char):
     return f"{topic!r} has the character {char!r}: {CHARS}"
 
@@ -172,6 +184,24 @@ INVALID = [
     (
         "memoryview-over-max", msg(payload=memoryview(bytes(11))), 10,
         {"payload": max_size(11, 10)},
+    ),
+    # subclasses of the named types are refused, and the reason names the subclass
+    (
+        "topic-str-subclass", msg(topic=Text("topic")), 100,
+        {"topic": "must be a str, got Text"},
+    ),
+    (
+        "payload-str-subclass", msg(payload=Text("x")), 100,
+        {"payload": PAYLOAD_TYPES + "Text"},
+    ),
+    ("key-bytes-subclass", msg(key=Blob(b"k")), 100, {"key": KEY_TYPES + "Blob"}),
+    (
+        "headers-dict-subclass", msg(headers=Headers(a="b")), 100,
+        {"headers": HEADERS + "Headers"},
+    ),
+    (
+        "header-value-str-subclass", msg(headers={"k": Text("v")}), 100,
+        {"headers": HEADER_VALUE + "'k' has Text"},
     ),
     # unknown keys are refused up front
     ("unknown-key", msg(foo=1), 100, {"foo": UNKNOWN}),
