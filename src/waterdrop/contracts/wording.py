@@ -107,7 +107,8 @@ def payload_reason(payload: Any) -> str:
         except ValueError:
             return "is a released memoryview"
         if not contiguous:
-            return "is a memoryview that is not C-contiguous (use bytes(view) or a contiguous view)"
+            return ("is a memoryview that is not C-contiguous (use bytes(view) or a "
+                    "contiguous view)")
     return f"must be {PAYLOAD_TYPES}, got {got(payload)}"
 
 
@@ -159,7 +160,8 @@ def headers_reason(headers: Any) -> str:
         for item in items:
             if type(item) is not str and type(item) is not bytes:
                 inside = " in a list" if items is value else ""
-                return (f"values must be {HEADER_VALUE_TYPES}: {name!r} has {got(item)}{inside}")
+                return (f"values must be {HEADER_VALUE_TYPES}: {_short(name)} has "
+                        f"{got(item)}{inside}")
     for name, value in headers.items():
         texts = [name] + [
             item for item in (value if type(value) in (list, tuple) else (value,))
@@ -169,7 +171,8 @@ def headers_reason(headers: Any) -> str:
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                return f"{name!r} holds a str that is not encodable as UTF-8 (a lone surrogate)"
+                return (f"{_short(name)} holds a str that is not encodable as UTF-8 "
+                        "(a lone surrogate)")
     return MESSAGE["headers_format"]
 
 
