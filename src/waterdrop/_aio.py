@@ -207,7 +207,7 @@ def await_handle(handle: Any) -> Any:
 def _expire(future: asyncio.Future[Any], timeout_ms: int) -> None:
     if not future.done():
         future.set_exception(
-            WaitTimeoutError(f"Waiting for delivery timed out after {timeout_ms} ms")
+            WaitTimeoutError(timeout_ms)
         )
 
 

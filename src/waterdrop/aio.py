@@ -671,8 +671,7 @@ class Producer(_Dispatch):
 
         producer = self._sync
         if not self.in_transaction:
-            raise TransactionRequiredError(
-                f"{producer.id}: transaction_mark_as_consumed needs a transaction")
+            raise TransactionRequiredError(producer.id, "transaction_mark_as_consumed()")
         command = transactions.store_offset(producer, consumer, message, offset_metadata)
         start = time.monotonic()
         await self._in_tx_thread(command)

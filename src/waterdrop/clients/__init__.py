@@ -187,11 +187,10 @@ class Dummy:
     def _validated(
         message: Any, max_payload_size: int, index: int | None = None
     ) -> dict[str, Any]:
-        message = dict(message)
-        errors = _core.check_message(message, max_payload_size)
+        errors = _core.check_message(message, max_payload_size)  # a non-mapping's too
         if errors:
             raise MessageInvalidError(errors, index)
-        return message
+        return dict(message)
 
     def produce(self, message: Any, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE, conf_key: Any = None,
                 max_wait_ms: int = -1) -> Any:

@@ -8,7 +8,12 @@ import math
 from numbers import Real
 from typing import Any
 
-from waterdrop.contracts.wording import BOOTSTRAP_SERVERS_MISSING, CONFIG, librdkafka_refused
+from waterdrop.contracts.wording import (
+    BOOTSTRAP_SERVERS_MISSING,
+    CONFIG,
+    bad,
+    librdkafka_refused,
+)
 from waterdrop.errors import ConfigurationInvalidError
 
 _BOOLS = (
@@ -73,52 +78,54 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
     errors: dict[str, str] = {}
 
     if not isinstance(data.get("id"), str) or not data["id"]:
-        errors["id"] = CONFIG["id_format"]
+        errors["id"] = bad(CONFIG["id_format"], data.get("id"))
     for name in ("logger", "monitor", "client_class"):
         if data.get(name) is None:
             errors[name] = CONFIG[f"{name}_format"]
     if data.get("client_class") is not None and not callable(data["client_class"]):
-        errors["client_class"] = CONFIG["client_class_callable"]
+        errors["client_class"] = bad(CONFIG["client_class_callable"], data["client_class"])
     middleware = data.get("middleware")
     if middleware is not None and not (
         callable(getattr(middleware, "run", None)) and callable(getattr(middleware, "run_many", None))
     ):
-        errors["middleware"] = CONFIG["middleware_format"]
+        errors["middleware"] = bad(CONFIG["middleware_format"], middleware)
     if data.get("oauth") is _INVALID:
         errors["oauth"] = CONFIG["oauth_format"]
     from waterdrop.instrumentation.monitor import Monitor
 
     if data.get("monitor") is not None and not isinstance(data["monitor"], Monitor):
-        errors["monitor"] = CONFIG["monitor_class"]
+        errors["monitor"] = bad(CONFIG["monitor_class"], data["monitor"])
     for name in _BOOLS:
         if not isinstance(data.get(name), bool):
-            errors[name] = CONFIG[f"{name}_format"]
+            errors[name] = bad(CONFIG[f"{name}_format"], data.get(name))
     for name in _NON_NEGATIVE:
         value = data.get(name)
         if not _is_number(value) or value < 0:
-            errors[name] = CONFIG[f"{name}_format"]
+            errors[name] = bad(CONFIG[f"{name}_format"], value)
     for name in _AT_LEAST_ONE:
         value = data.get(name)
         if not _is_int(value) or value < 1:
-            errors[name] = CONFIG[f"{name}_format"]
+            errors[name] = bad(CONFIG[f"{name}_format"], value)
     value = data.get("max_wait_timeout")
     if not _is_number(value) or value < 0:
-        errors["max_wait_timeout"] = CONFIG["max_wait_timeout_format"]
+        errors["max_wait_timeout"] = bad(CONFIG["max_wait_timeout_format"], value)
     value = data.get("idle_disconnect_timeout")
     if not _is_int(value) or not (value == 0 or value >= 30_000):
-        errors["idle_disconnect_timeout"] = CONFIG["idle_disconnect_timeout_format"]
+        errors["idle_disconnect_timeout"] = bad(CONFIG["idle_disconnect_timeout_format"], value)
     value = data.get("non_reloadable_errors")
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        errors["non_reloadable_errors"] = CONFIG["non_reloadable_errors_format"]
+        errors["non_reloadable_errors"] = bad(CONFIG["non_reloadable_errors_format"], value)
     value = data.get("statistics_decorator")
     if value is not None and not callable(value):
-        errors["statistics_decorator"] = CONFIG["statistics_decorator_format"]
+        errors["statistics_decorator"] = bad(CONFIG["statistics_decorator_format"], value)
     oauth = data.get("oauth")
     listener = oauth.get("token_provider_listener") if isinstance(oauth, dict) else None
     if listener is not False and listener is not None and not callable(
         getattr(listener, "on_oauthbearer_token_refresh", None)
     ):
-        errors["oauth.token_provider_listener"] = CONFIG["oauth.token_provider_listener_format"]
+        errors["oauth.token_provider_listener"] = bad(
+            CONFIG["oauth.token_provider_listener_format"], listener
+        )
 
     kafka = data.get("kafka")
     if given_kafka is not None and isinstance(given_kafka, dict) and not given_kafka:
@@ -130,7 +137,7 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
             if not isinstance(key, str) or not c_string(key):
                 errors[f"kafka.{key!s}"] = CONFIG["kafka_key_must_be_a_symbol"]
             elif not isinstance(val, (str, int, float, bool)) or not c_string(str(val)):
-                errors[f"kafka.{key}"] = CONFIG["kafka_value_format"]
+                errors[f"kafka.{key}"] = bad(CONFIG["kafka_value_format"], val)
 
         # librdkafka's own verdict on every key and value that has the right shape, once
         # per setup, on a configuration thrown away: a misspelt key or a bad value fails

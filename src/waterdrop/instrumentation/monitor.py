@@ -110,10 +110,7 @@ class Monitor:
         if self._statistics_frozen and STATISTICS_EMITTED in handlers:
             from waterdrop.errors import StatisticsNotEnabledError
 
-            raise StatisticsNotEnabledError(
-                "Cannot subscribe to `statistics.emitted` after the producer has been connected "
-                "without statistics: subscribe before the first use"
-            )
+            raise StatisticsNotEnabledError()
 
     def freeze_statistics_listeners(self) -> None:
         """Refuse later statistics.emitted subscriptions (the client was built without them)."""

@@ -17,6 +17,7 @@ from waterdrop import _core
 from waterdrop._core import DeliveryHandle, DeliveryReport, ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
+from waterdrop.contracts import wording
 from waterdrop.contracts.wording import TOMBSTONE
 from waterdrop.errors import (
     ClusterUnreachableError,
@@ -313,7 +314,7 @@ class Producer(ProducerBase):
                 if hasattr(client, "abandon"):
                     client.abandon()
                 self._status = Status.CONFIGURED
-                raise ProducerUsedInParentProcessError(os.getpid())
+                raise ProducerUsedInParentProcessError(os.getpid(), self.id, self._client_pid)
             assert self.config is not None
             if init_timeout_ms is not None and self.config.client_class is _default_client_class():
                 client = self.config.client_class(self, init_timeout_ms=init_timeout_ms)
@@ -599,18 +600,21 @@ class Producer(ProducerBase):
     def _tombstone(
         message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
     ) -> dict[str, Any]:
-        data = dict(one_message(method, message, fields))
+        given = one_message(method, message, fields)
+        if not hasattr(given, "keys"):
+            raise MessageInvalidError(wording.not_a_message(given, ("key", "partition")))
+        data = dict(given)
         errors: dict[str, str] = {}
         key = data.get("key")
         if "key" not in data:
             errors["key"] = TOMBSTONE["missing"]
         elif not isinstance(key, (str, bytes)) or not key:
-            errors["key"] = TOMBSTONE["key_format"]
+            errors["key"] = wording.key_reason(key)
         partition = data.get("partition")
         if "partition" not in data:
-            errors["partition"] = TOMBSTONE["missing"]
+            errors["partition"] = TOMBSTONE["partition_missing"]
         elif type(partition) is not int or partition < 0:
-            errors["partition"] = TOMBSTONE["partition_format"]
+            errors["partition"] = wording.partition_reason(partition, 0)
         if errors:
             raise MessageInvalidError(errors)
         data["payload"] = None
