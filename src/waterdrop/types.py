@@ -1,0 +1,57 @@
+"""The types of a message, for type checkers: ``Message`` and the types of its fields.
+
+Every method that takes a message takes a ``Message`` (or, for one message, the same fields
+as keyword arguments); the batch methods take an iterable of them. A dict literal passed
+straight to a method is checked against it as it stands; a message built first needs the
+annotation (``message: Message = {...}``), as for any TypedDict.
+
+These are the types the message contract accepts at run time (``MessageInvalidError``
+otherwise), with two exceptions a type cannot express: ``key`` and ``partition_key`` must not
+be empty, ``partition`` must be ``-1`` or more. ``headers`` is typed as a ``Mapping`` (so a
+``dict[str, str]`` fits) of ``str``, ``bytes`` or sequences of those, but the contract wants a
+``dict`` of ``str``/``bytes`` values or of lists or tuples of them.
+
+The single-message methods are overloaded: ``(message: Message, /)`` or the fields as
+keywords (``topic`` and, but for tombstones, ``payload`` required), never both. Their
+implementations (``message=None, /, **fields``) carry ``# type: ignore[misc]``: mypy reports
+that such an implementation "does not accept all possible parameters" of the keyword
+overload, which it does (a false positive of mypy's overload check with a positional-only
+parameter that has a default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Required, TypedDict
+
+__all__ = ["HeaderValue", "Headers", "Key", "Message", "Payload", "Timestamp"]
+
+#: ``bytes``-like or ``str`` (sent as UTF-8); ``None`` is a tombstone.
+Payload = bytes | bytearray | memoryview | str | None
+#: A message key or partition key: a non-empty ``str`` or ``bytes`` (``None``: no key).
+Key = str | bytes | None
+#: Milliseconds since the epoch, or a ``datetime`` (naive means UTC); ``None``: now.
+Timestamp = int | datetime | None
+#: One header's value: ``str``, ``bytes``, or several of them (repeated headers, KIP-82).
+HeaderValue = str | bytes | Sequence[str | bytes]
+#: Header names to values (a ``dict`` at run time).
+Headers = Mapping[str, HeaderValue]
+
+
+class Message(TypedDict, total=False):
+    """One message, as ``produce_sync``, ``produce_many_async``, ``buffer``... take it.
+
+    ``topic`` is required; ``payload`` too for every method but the tombstones (which set it
+    to ``None`` themselves). ``label`` is never sent: it comes back on the delivery handle and
+    report.
+    """
+
+    topic: Required[str]
+    payload: Payload
+    key: Key
+    partition: int
+    partition_key: Key
+    timestamp: Timestamp
+    headers: Headers | None
+    label: Any
