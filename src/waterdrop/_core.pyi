@@ -1,6 +1,6 @@
 """Type stubs for the Cython core (waterdrop/_core.pyx)."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
 from typing import Any, final, overload
 
@@ -102,7 +102,8 @@ class DeliveryHandle(DeliveryReport):
     def _resolve(
         self, partition: int = ..., offset: int = ..., error: KafkaError | None = ...
     ) -> None: ...
-    def __await__(self) -> Any: ...
+    def __await__(self) -> Generator[Any, None, DeliveryReport]:
+        """``await handle``: the report, as ``wait()``, without blocking a thread."""
 
 class Client:
     name: str

@@ -558,7 +558,7 @@ class Producer(ProducerBase):
 
     @staticmethod
     def _tombstone(
-        message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
+        message: Message | None, fields: dict[str, Any], method: str = "tombstone_sync"
     ) -> Message:
         data = dict(one_message(method, message, fields))
         errors: dict[str, str] = {}
@@ -578,7 +578,7 @@ class Producer(ProducerBase):
         return data  # type: ignore[return-value]  # checked above
 
     @classmethod
-    def _tombstones(cls, messages: Iterable[Mapping[str, Any]]) -> list[Message]:
+    def _tombstones(cls, messages: Iterable[Message]) -> list[Message]:
         """``_tombstone`` of each message of a batch; the error names the invalid one's index."""
         batch = []
         for index, message in enumerate(messages):
