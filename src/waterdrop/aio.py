@@ -44,7 +44,9 @@ from waterdrop.errors import (
     WaitTimeoutError,
 )
 from waterdrop.instrumentation import events as ev
+from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.producer import Producer as SyncProducer
+from waterdrop.producer.status import Status
 from waterdrop.producer.variant import Variant as SyncVariant
 from waterdrop.producer._internal import (
     IDEMPOTENT, Batch, Forwarded, ReloadPolicy, one_message,
@@ -620,11 +622,11 @@ class Producer(_Dispatch):
 
     id = Forwarded[str | None]("_sync")
     config = Forwarded[Any]("_sync")
-    monitor = Forwarded[Any]("_sync")
+    monitor = Forwarded[Monitor]("_sync")
     tags = Forwarded[Any]("_sync")
-    status = Forwarded[Any]("_sync")
+    status = Forwarded[Status]("_sync")
     middleware = Forwarded[Any]("_sync")
-    messages = Forwarded[tuple[Any, ...]]("_sync")
+    messages = Forwarded[tuple[Message, ...]]("_sync")
     transactional = Forwarded[bool]("_sync")
     idempotent = Forwarded[bool]("_sync")
 

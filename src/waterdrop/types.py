@@ -11,13 +11,14 @@ be empty, ``partition`` must be ``-1`` or more. ``headers`` is typed as a ``Mapp
 ``dict[str, str]`` fits) of ``str``, ``bytes`` or sequences of those, but the contract wants a
 ``dict`` of ``str``/``bytes`` values or of lists or tuples of them.
 
-The single-message methods are overloaded: ``(message: Message, /)`` or the fields as
-keywords (``topic`` and, but for tombstones, ``payload`` required), never both. Their
-implementations (``message=None, /, **fields``) carry ``# type: ignore[misc]``: mypy reports
-that such an implementation "does not accept all possible parameters" of the keyword
-overload, which it does (a false positive of mypy's overload check with a positional-only
-parameter that has a default).
+The single-message methods are overloaded: ``(message: Message, /)``, or the fields as
+keywords (``topic`` required, and ``payload`` too but for the tombstones), never both.
 """
+
+# The implementations of those overloads (``message=None, /, **fields``) carry
+# ``# type: ignore[misc]``: mypy says that such an implementation "does not accept all possible
+# parameters" of the keyword overload, which it does (a false positive of mypy's overload check
+# with a positional-only parameter that has a default).
 
 from __future__ import annotations
 
@@ -27,16 +28,16 @@ from typing import Any, Required, TypedDict
 
 __all__ = ["HeaderValue", "Headers", "Key", "Message", "Payload", "Timestamp"]
 
-#: ``bytes``-like or ``str`` (sent as UTF-8); ``None`` is a tombstone.
 Payload = bytes | bytearray | memoryview | str | None
-#: A message key or partition key: a non-empty ``str`` or ``bytes`` (``None``: no key).
+"""``bytes``-like or ``str`` (sent as UTF-8); ``None`` is a tombstone."""
 Key = str | bytes | None
-#: Milliseconds since the epoch, or a ``datetime`` (naive means UTC); ``None``: now.
+"""A message key or partition key: a non-empty ``str`` or ``bytes`` (``None``: no key)."""
 Timestamp = int | datetime | None
-#: One header's value: ``str``, ``bytes``, or several of them (repeated headers, KIP-82).
+"""Milliseconds since the epoch, or a ``datetime`` (naive means UTC); ``None``: now."""
 HeaderValue = str | bytes | Sequence[str | bytes]
-#: Header names to values (a ``dict`` at run time).
+"""One header's value: ``str``, ``bytes``, or several of them (repeated headers, KIP-82)."""
 Headers = Mapping[str, HeaderValue]
+"""Header names to values (a ``dict`` at run time)."""
 
 
 class Message(TypedDict, total=False):

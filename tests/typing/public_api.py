@@ -216,6 +216,8 @@ def handle_errors(producer: Producer) -> None:
 
 
 def transactions(producer: Producer) -> None:
+    with producer.transaction() as in_tx:
+        reveal_type(in_tx)  # R: waterdrop.producer.Producer
     with producer.transaction():
         producer.produce_async(topic="orders", payload=b"{}")
         raise AbortTransaction()
@@ -226,6 +228,15 @@ def instrument(producer: Producer) -> None:
         reveal_type(event["producer_id"])  # R: Any
 
     producer.monitor.subscribe("message.acknowledged", on_delivered)
+    reveal_type(producer.monitor)  # R: waterdrop.instrumentation.monitor.Monitor
+
+    @producer.monitor.subscribe("error.occurred")
+    def on_error(event: Event) -> None:
+        del event
+
+    reveal_type(on_error)  # R: def (event: waterdrop.instrumentation.monitor.Event)
+    reveal_type(producer.variant().monitor)  # R: waterdrop.instrumentation.monitor.Monitor
+    reveal_type(Monitor().subscribe(LoggerListener()))  # R: waterdrop.instrumentation.logger_listener.LoggerListener
     monitor.subscribe("producer.created", on_delivered)
     own = Monitor()
     reveal_type(own.available_events)  # R: tuple[str, ...]

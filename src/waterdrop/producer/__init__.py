@@ -85,7 +85,9 @@ class Producer(ProducerBase):
     def __init__(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> None:
         self.id: str | None = None
         self.config: _config.Config | None = None
-        self.monitor: Any = None
+        # Monitor once configured (config.monitor); None before, where a type checker, told
+        # Monitor, cannot tell (the producer refuses every use then).
+        self.monitor: Monitor = None  # type: ignore[assignment]
         self.tags = Tags()
         self._status = Status.INITIAL
         self._client: Any = None

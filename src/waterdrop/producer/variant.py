@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, overload
 
 from waterdrop import _core
 from waterdrop._core import CURRENT_VARIANT, DeliveryHandle, DeliveryReport
+from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.producer._internal import Forwarded
+from waterdrop.producer.status import Status
 from waterdrop.types import Headers, Key, Message, Payload, Timestamp
 
 if TYPE_CHECKING:
@@ -208,11 +210,11 @@ class Variant:
     def purge(self) -> None:
         self.producer.purge()
 
-    id = Forwarded[Any]("producer")
-    monitor = Forwarded[Any]("producer")
+    id = Forwarded[str | None]("producer")
+    monitor = Forwarded[Monitor]("producer")
     config = Forwarded[Any]("producer")
-    status = Forwarded[Any]("producer")
-    messages = Forwarded[Any]("producer")
+    status = Forwarded[Status]("producer")
+    messages = Forwarded[tuple[Message, ...]]("producer")
 
     def __repr__(self) -> str:
         return (
