@@ -9,8 +9,8 @@ import threading
 import time
 import warnings
 import weakref
-from contextlib import AbstractContextManager
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, overload
 
 from waterdrop import config as _config
@@ -85,8 +85,9 @@ class Producer(ProducerBase):
     def __init__(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> None:
         self.id: str | None = None
         self.config: _config.Config | None = None
-        # Monitor once configured (config.monitor); None before, where a type checker, told
-        # Monitor, cannot tell (the producer refuses every use then).
+        # config.monitor once configured. None before setup(), which its type does not say:
+        # typed Monitor so that listeners and decorators are checked (an unconfigured
+        # producer refuses every other use anyway).
         self.monitor: Monitor = None  # type: ignore[assignment]
         self.tags = Tags()
         self._status = Status.INITIAL
