@@ -20,8 +20,6 @@ keywords (``topic`` required, and ``payload`` too but for the tombstones), never
 # parameters" of the keyword overload, which it does (a false positive of mypy's overload check
 # with a positional-only parameter that has a default).
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Required, TypedDict

@@ -180,3 +180,21 @@ def test_core_stub_matches_the_extension(tmp_path: Path) -> None:
         args.append("--ignore-disjoint-bases")
     res = _run(args, tmp_path)
     assert res.returncode == 0, "stubtest: _core.pyi disagrees with the built _core:\n" + res.stdout + res.stderr
+
+
+def test_message_type_has_the_fields_the_contract_accepts() -> None:
+    from datetime import datetime
+
+    from waterdrop import Message
+    from waterdrop._core import check_message
+
+    assert set(Message.__annotations__) == {
+        "topic", "payload", "key", "partition", "partition_key", "timestamp", "headers", "label",
+    }
+    assert Message.__required_keys__ == {"topic"}
+    full: Message = {
+        "topic": "orders", "payload": b"{}", "key": "k", "partition": 0, "partition_key": b"p",
+        "timestamp": datetime(2026, 1, 1), "headers": {"h": ["a", b"b"]}, "label": object(),
+    }
+    assert check_message(full) == {}
+    assert set(check_message({"topic": "orders", "payload": b"{}", "paylod": b""})) == {"paylod"}
