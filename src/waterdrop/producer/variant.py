@@ -36,7 +36,9 @@ class Variant:
         self.producer = producer
         self.topic_config = dict(topic_config or {})
         self.max_wait_timeout = (
-            int(producer.config.max_wait_timeout) if max_wait_timeout is None else max_wait_timeout
+            int(producer.config.max_wait_timeout)  # type: ignore[union-attr]  # a configured one
+            if max_wait_timeout is None
+            else max_wait_timeout
         )
         self.default = default
         # hashable key of the per-topic settings; None shares the default topic handles
