@@ -10,6 +10,7 @@ from waterdrop._core import (
 from waterdrop.connection_pool import ConnectionPool
 from waterdrop.errors import (
     AbortTransaction,
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     Error,
     KafkaError,
@@ -27,6 +28,7 @@ from waterdrop.types import Message
 __all__ = [
     "__version__",
     "AbortTransaction",
+    "ClusterUnreachableError",
     "ConfigurationInvalidError",
     "ConnectionPool",
     "DeliveryHandle",

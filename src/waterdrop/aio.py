@@ -668,6 +668,11 @@ class Producer(_Dispatch):
         """Partitions of ``topic`` (a metadata request, in a thread; cached 30 s)."""
         return await self._to_thread(self._sync.partition_count, topic)
 
+    async def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """Wait until a broker answers (``waterdrop.Producer.ping``), in a thread: the loop
+        runs meanwhile. ClusterUnreachableError when none answers within the timeout."""
+        return await self._to_thread(self._sync.ping, max_wait_timeout)
+
     async def disconnect(self) -> bool:
         """``waterdrop.Producer.disconnect``, in a thread."""
         await self._handoff.idle()
@@ -753,6 +758,10 @@ class Variant(_Dispatch):
 
     topic_config = Forwarded[dict[str, Any]]("_variant")
     max_wait_timeout = Forwarded[int]("_variant")
+
+    async def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """The producer's ``ping`` (the cluster is the same for every variant)."""
+        return await self._aio.ping(max_wait_timeout)
 
     def transaction(self) -> Transaction[Variant]:
         if not self._aio._sync.transactional:

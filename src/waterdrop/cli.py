@@ -50,14 +50,15 @@ from waterdrop._cli_input import (
 from waterdrop._core import check_message
 from waterdrop._version import __version__
 from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT, KAFKA_DEFAULTS
+from waterdrop.contracts.wording import LIBRDKAFKA_REFUSED
 from waterdrop.errors import (
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     Error,
     MessageInvalidError,
     ProduceError,
     WaitTimeoutError,
 )
-from waterdrop.instrumentation import events
 from waterdrop.testing import MockCluster
 
 #: How long the first metadata request may take before the cluster counts as unreachable.
@@ -139,7 +140,6 @@ class Session:
     bootstrap: str
     mock: MockCluster | None
     wait_ms: int
-    kafka_errors: list[Any] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -167,11 +167,17 @@ def _cli_logger(verbose: bool) -> logging.Logger:
     return logger
 
 
+#: how a refusal by librdkafka's own check begins (it names the key and the value)
+_LIBRDKAFKA_REFUSES = LIBRDKAFKA_REFUSED.split("{", 1)[0]
+
+
 def _bad_setting(error: ConfigurationInvalidError, user_settings: dict[str, str]) -> NoReturn:
     problems = []
     for name, reason in error.errors.items():
         key = name.removeprefix("kafka.")
-        if name.startswith("kafka.") and key in user_settings:
+        if reason.startswith(_LIBRDKAFKA_REFUSES):   # names the key and the value itself
+            problems.append(reason)
+        elif name.startswith("kafka.") and key in user_settings:
             problems.append(f"{key}={user_settings[key]}: {reason}")
         else:
             problems.append(f"{name}: {reason}")
@@ -191,9 +197,9 @@ def _session(
 ) -> Iterator[Session]:
     """Start the embedded cluster if needed, open a producer and check it reaches the cluster.
 
-    Fails with a CliError (the servers and librdkafka's last error named) when the first
-    metadata request gets no answer within ``connect_timeout`` ms, and with a usage error
-    when librdkafka rejects a ``-X`` setting.
+    Fails with a CliError (``producer.ping``'s ClusterUnreachableError: the servers and
+    librdkafka's last cause) when no broker answers within ``connect_timeout`` ms, and with a
+    usage error when librdkafka rejects a ``-X`` setting.
     """
     bootstrap = bootstrap or settings.get("bootstrap.servers") or None
     with ExitStack() as stack:
@@ -218,44 +224,20 @@ def _session(
         except ConfigurationInvalidError as error:
             _bad_setting(error, settings)
         session = Session(producer, bootstrap, mock, wait_ms)
-
-        def on_error(event: Any) -> None:
-            if event["type"] == "librdkafka.error":
-                session.kafka_errors.append(event["error"])
-
-        producer.monitor.subscribe(events.ERROR_OCCURRED, on_error)
         stack.callback(producer.close)
         try:
-            client = producer.client
+            producer.ping(connect_timeout)   # the library's own startup check
         except ConfigurationInvalidError as error:
             _bad_setting(error, settings)
-        except Error as error:
-            raise CliError(f"cannot start the producer for {bootstrap}: {error}") from None
-        # Ask for the topic's metadata in short slices: a refused connection (librdkafka's
-        # all_brokers_down) ends the wait at once, silence ends it after connect_timeout.
-        deadline = time.monotonic() + connect_timeout / 1000
-        count, answered = -1, False
-        while count < 0 and time.monotonic() < deadline:
-            if any(_code(e) == "all_brokers_down" for e in session.kafka_errors):
-                break
-            slice_ms = min(max(1, int((deadline - time.monotonic()) * 1000)), 250)
-            started = time.monotonic()
-            count = client.partition_count(topic, timeout_ms=slice_ms, fresh=True)
-            took_ms = (time.monotonic() - started) * 1000
-            if count < 0 and slice_ms >= 100 and took_ms < slice_ms / 2:
-                # "no" well before the slice's timeout: an answer, or a local error whose
-                # report is on its way; give that report time to come
-                time.sleep(0.1)
-                if not session.kafka_errors:
-                    answered = True  # the cluster answered, without this topic
-                    break
-        if count < 0 and not answered:
-            reason = (str(session.kafka_errors[-1]) if session.kafka_errors
-                      else "no answer to a metadata request")
+        except ClusterUnreachableError as error:
             raise CliError(
                 f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
-                f"{reason}"
-            )
+                f"{error.cause or 'nothing answered a metadata request'}"
+            ) from None
+        except Error as error:
+            raise CliError(f"cannot start the producer for {bootstrap}: {error}") from None
+        # the cluster answers: one more metadata request says whether it knows the topic
+        count = producer.client.partition_count(topic, timeout_ms=connect_timeout, fresh=True)
         if count < 0:
             click.echo(
                 f"warning: {bootstrap} knows no topic {topic!r} yet (producing anyway: the "

@@ -27,6 +27,7 @@ __all__ = [
     "AbortTransaction",
     "StatisticsNotEnabledError",
     "WaitTimeoutError",
+    "ClusterUnreachableError",
     "KafkaError",
     "ConnectionPoolTimeoutError",
     "ConnectionPoolClosedError",
@@ -143,6 +144,34 @@ class StatisticsNotEnabledError(Error):
 
 class WaitTimeoutError(Error):
     """A delivery handle was still pending when the wait timed out; it may yet be delivered."""
+
+
+class ClusterUnreachableError(Error, ConnectionError):
+    """``ping()`` found no broker that answered within its ``max_wait_timeout``.
+
+    ``.bootstrap_servers``: where the producer looked; ``.cause``: librdkafka's last word on
+    why (its last error-level log line or error, e.g. "Connect to ... failed: Connection
+    refused"), None when it said nothing (a silent address: a firewall, a wrong host).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str = "",
+        max_wait_timeout: int = 0,
+        cause: str | None = None,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.max_wait_timeout = max_wait_timeout
+        self.cause = cause
+        why = cause or "librdkafka reported no error (nothing answered at that address)"
+        super().__init__(
+            f"no Kafka broker at {bootstrap_servers or '(no bootstrap.servers)'} answered "
+            f"within {max_wait_timeout:,} ms: {why}. Check that the brokers are running and "
+            "reachable from this host, and that bootstrap.servers names them."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.bootstrap_servers, self.max_wait_timeout, self.cause))
 
 
 class ConnectionPoolTimeoutError(Error, TimeoutError):

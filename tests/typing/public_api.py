@@ -21,6 +21,7 @@ import waterdrop
 import waterdrop.connection_pool
 from waterdrop import (
     AbortTransaction,
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     ConnectionPool,
     DeliveryHandle,
@@ -133,6 +134,11 @@ def produce(cluster: MockCluster) -> None:
     del also, buffered
     reveal_type(producer.produce_many_async([{"topic": "orders", "payload": b"2"}]))  # R: list[waterdrop._core.DeliveryHandle]
     reveal_type(producer.partition_count("orders"))  # R: int
+    try:
+        reveal_type(producer.ping(max_wait_timeout=10_000))  # R: int
+    except ClusterUnreachableError as unreachable:
+        reveal_type(unreachable.cause)  # R: str | None
+        reveal_type(unreachable.bootstrap_servers)  # R: str
     reveal_type(producer.queue_size)  # R: int
     reveal_type(producer.status)  # R: waterdrop.producer.status.Status
     reveal_type(producer.status.active)  # R: bool
@@ -289,6 +295,8 @@ async def with_asyncio(cluster: MockCluster) -> None:
     reveal_type(await producer.tombstone_sync(topic="orders", key="k", partition=0))  # R: waterdrop._core.DeliveryReport
     reveal_type(await producer.flush_sync())  # R: list[waterdrop._core.DeliveryHandle]
     reveal_type(await producer.partition_count("orders"))  # R: int
+    reveal_type(await producer.ping())  # R: int
+    reveal_type(await producer.variant().ping(max_wait_timeout=1_000))  # R: int
     variant = producer.variant(topic_config={"acks": 1})
     reveal_type(variant)  # R: waterdrop.aio.Variant
     reveal_type(await variant.produce_sync(topic="orders", payload=b"{}"))  # R: waterdrop._core.DeliveryReport

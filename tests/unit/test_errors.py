@@ -26,6 +26,7 @@ API_ERROR_NAMES = [
     "AbortTransaction",
     "StatisticsNotEnabledError",
     "WaitTimeoutError",
+    "ClusterUnreachableError",
     "KafkaError",
 ]
 
@@ -48,6 +49,7 @@ def test_common_errors_are_importable_from_the_package():
         "WaitTimeoutError",
         "KafkaError",
         "AbortTransaction",
+        "ClusterUnreachableError",
     ):
         assert getattr(waterdrop, name) is getattr(errors, name)
 
@@ -134,3 +136,13 @@ class TestKafkaErrorChokepoint:
 
 def test_librdkafka_version_is_the_pin():
     assert waterdrop.librdkafka_version() == "2.14.2"
+
+
+def test_cluster_unreachable_error_names_servers_timeout_and_cause_and_pickles():
+    error = errors.ClusterUnreachableError("b1:9092,b2:9092", 10_000, "Connection refused")
+    text = str(error)
+    assert "b1:9092,b2:9092" in text and "10,000 ms" in text and "Connection refused" in text
+    assert isinstance(error, ConnectionError)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.bootstrap_servers, copy.max_wait_timeout, copy.cause, str(copy)) == (
+        "b1:9092,b2:9092", 10_000, "Connection refused", text)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import math
 from numbers import Real
 from typing import Any
 
-from waterdrop.contracts.wording import CONFIG
+from waterdrop.contracts.wording import BOOTSTRAP_SERVERS_MISSING, CONFIG, librdkafka_refused
 from waterdrop.errors import ConfigurationInvalidError
 
 _BOOLS = (
@@ -130,5 +132,89 @@ def validate(data: dict[str, Any], given_kafka: Any = None) -> None:
             elif not isinstance(val, (str, int, float, bool)) or not c_string(str(val)):
                 errors[f"kafka.{key}"] = CONFIG["kafka_value_format"]
 
+        # librdkafka's own verdict on every key and value that has the right shape, once
+        # per setup, on a configuration thrown away: a misspelt key or a bad value fails
+        # here, not at the first produce
+        shaped = {k: v for k, v in kafka.items() if f"kafka.{k!s}" not in errors}
+        errors.update(librdkafka_errors(shaped, "kafka"))
+        if _connects(data) and not _has_bootstrap_servers(kafka):
+            errors["kafka.bootstrap.servers"] = BOOTSTRAP_SERVERS_MISSING
+
     if errors:
         raise ConfigurationInvalidError(errors)
+
+
+def _connects(data: dict[str, Any]) -> bool:
+    """Whether the producer's client talks to brokers: all but the in-process test clients
+    (Dummy, Buffered and their subclasses; ``deliver=False`` picks Dummy)."""
+    from waterdrop.clients import Dummy, Rdkafka
+
+    client_class = data.get("client_class")
+    if isinstance(client_class, type) and issubclass(client_class, Dummy):
+        return False
+    return not (data.get("deliver") is False and client_class is Rdkafka)
+
+
+def _has_bootstrap_servers(kafka: dict[str, Any]) -> bool:
+    # metadata.broker.list is librdkafka's original name; bootstrap.servers its alias
+    return any(
+        isinstance(kafka.get(name), str) and kafka[name].strip()
+        for name in ("bootstrap.servers", "metadata.broker.list")
+    )
+
+
+def librdkafka_errors(
+    settings: dict[str, Any], prefix: str, *, topic: bool = False
+) -> dict[str, str]:
+    """librdkafka's own verdict on each setting, as contract errors keyed ``prefix.key``.
+
+    Each setting is set on a librdkafka configuration that is then thrown away (``topic``:
+    a topic configuration): the reason names the key, the value and librdkafka's words, and
+    for a key librdkafka does not know, the nearest property names. Secret values are never
+    shown.
+    """
+    from waterdrop import _core
+    from waterdrop.config import _secret
+
+    errors: dict[str, str] = {}
+    for key, (unknown, reason) in _core.check_conf(settings, topic).items():
+        value = settings[key]
+        shown = _core.conf_value(value)   # as librdkafka was given it (True is "true")
+        suggestions = nearest_properties(key, topic=topic) if unknown else []
+        # a misspelt secret ("sasl.pasword") is a secret too: judged by what it resembles
+        if _secret(key) or any(_secret(name) for name in suggestions):
+            if shown:
+                reason = reason.replace(shown, "[FILTERED]")
+            shown = "[FILTERED]"
+        errors[f"{prefix}.{key}"] = librdkafka_refused(key, shown, reason, suggestions)
+    return errors
+
+
+def nearest_properties(name: str, *, topic: bool = False) -> list[str]:
+    """The librdkafka producer property spelt most like ``name`` (none if nothing is close)."""
+    names = _producer_properties(topic)
+    by_lower = {n.lower(): n for n in names}
+    if name.lower() in by_lower:          # only the case is wrong
+        return [by_lower[name.lower()]]
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.75)
+    return [by_lower[m] for m in matches]
+
+
+@functools.lru_cache(maxsize=2)
+def _producer_properties(topic: bool) -> tuple[str, ...]:
+    """Property names a producer may set, from librdkafka's own table of them (the global
+    and topic sections for a client's settings; the topic section alone for ``topic``)."""
+    from waterdrop import _core
+
+    names: list[str] = []
+    section = ""
+    for line in _core.conf_properties_doc().splitlines():
+        if line.startswith("## "):
+            section = "topic" if "Topic" in line else "global"
+            continue
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) < 3 or not cells[0] or cells[0] == "Property" or cells[0][0] == "-":
+            continue
+        if cells[1] in ("P", "*") and (section == "topic" or not topic):
+            names.append(cells[0])
+    return tuple(dict.fromkeys(names))

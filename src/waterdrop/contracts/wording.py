@@ -40,6 +40,25 @@ def mapping_and_fields(method: str, names: list[str]) -> str:
     return MAPPING_AND_FIELDS.format(method=method, fields=given)
 
 
+#: Python-only: the kafka settings are checked by librdkafka itself at setup (and a
+#: variant's topic_config when it is made); ``librdkafka_refused`` fills these in.
+LIBRDKAFKA_REFUSED = "librdkafka refuses {key}={value}: {reason}"
+DID_YOU_MEAN = "; did you mean {names}?"
+#: Python-only: a producer that connects needs to know where (the test clients do not).
+BOOTSTRAP_SERVERS_MISSING = (
+    "must be set to the brokers to connect to, e.g. {'bootstrap.servers': 'localhost:9092'} "
+    "(only the Dummy and Buffered test clients run without it)"
+)
+
+
+def librdkafka_refused(key: str, value: str, reason: str, suggestions: list[str]) -> str:
+    """``LIBRDKAFKA_REFUSED``, plus ``DID_YOU_MEAN`` when there are properties to suggest."""
+    text = LIBRDKAFKA_REFUSED.format(key=key, value=value, reason=reason.strip())
+    if suggestions:
+        text += DID_YOU_MEAN.format(names=" or ".join(repr(name) for name in suggestions))
+    return text
+
+
 TOMBSTONE: dict[str, str] = {
     "missing": MISSING,
     "key_format": "must be a non-empty string",

@@ -20,6 +20,7 @@ from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
 from waterdrop.contracts.wording import TOMBSTONE
 from waterdrop.errors import (
+    ClusterUnreachableError,
     KafkaError,
     MessageInvalidError,
     ProduceError,
@@ -247,6 +248,41 @@ class Producer(ProducerBase):
         """Partitions of ``topic`` (cached 30 s; -1 if unknown); builds the client if needed."""
         return self._get_client().partition_count(topic)
 
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """Wait until a broker answers a metadata request; the number of brokers it names.
+
+        A startup check: it builds the client if needed (so settings librdkafka only judges
+        together fail here too) and raises ClusterUnreachableError, naming the bootstrap
+        servers and librdkafka's last cause ("Connection refused"), when no broker answers
+        within ``max_wait_timeout`` ms. A refused connection is retried until then: a broker
+        that is still starting counts once it answers. The test clients answer 0 at once.
+        """
+        if not isinstance(max_wait_timeout, int) or isinstance(max_wait_timeout, bool):
+            raise TypeError(
+                f"max_wait_timeout must be an int (milliseconds), not {max_wait_timeout!r}")
+        if max_wait_timeout < 0:
+            raise ValueError(f"max_wait_timeout must be >= 0 ms, not {max_wait_timeout}")
+        kafka = self.config.kafka if self.config is not None else {}
+        servers = str(kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or "")
+        try:
+            # a transactional client is built with init_transactions, which waits for the
+            # cluster too: within ping's timeout, not max_wait_timeout
+            client = self._get_client() if self._client is not None else self._connect(
+                init_timeout_ms=max_wait_timeout if self._transactional else None)
+        except KafkaError as error:
+            if not self._transactional or error.fatal:
+                raise
+            raise ClusterUnreachableError(
+                servers, max_wait_timeout, _init_failure_cause(error)) from None
+        ping = getattr(client, "ping", None)
+        if ping is None:
+            raise NotImplementedError(
+                f"{type(client).__name__} (client_class) has no ping(timeout_ms)")
+        brokers = ping(max_wait_timeout)
+        if brokers >= 0:
+            return int(brokers)
+        raise ClusterUnreachableError(servers, max_wait_timeout, _unreachable_cause(client))
+
     # --- the client ------------------------------------------------------------------------------
 
     def _ensure_active(self) -> None:
@@ -265,7 +301,9 @@ class Producer(ProducerBase):
             return client
         return self._connect()
 
-    def _connect(self) -> Any:
+    def _connect(self, init_timeout_ms: int | None = None) -> Any:
+        """The client for this process, built first if need be. ``init_timeout_ms``: bound a
+        transactional client's init_transactions below max_wait_timeout (ping's timeout)."""
         with self._connect_lock:
             status = self._status
             if status is Status.INITIAL:
@@ -282,7 +320,10 @@ class Producer(ProducerBase):
                 self._status = Status.CONFIGURED
                 raise ProducerUsedInParentProcessError(os.getpid())
             assert self.config is not None
-            client = self.config.client_class(self)
+            if init_timeout_ms is not None and self.config.client_class is _default_client_class():
+                client = self.config.client_class(self, init_timeout_ms=init_timeout_ms)
+            else:
+                client = self.config.client_class(self)
             if type(client) is _core.Client and type(self.monitor) is Monitor:
                 # the core then skips the per-batch delivery callback while nobody listens
                 client.delivery_monitor = self.monitor
@@ -928,6 +969,38 @@ class Producer(ProducerBase):
         """Let ``thread`` dispatch as the owner of the transaction the caller claimed (the
         asyncio producer: begun on its transaction thread, used from the loop's)."""
         self._transaction_owner = thread
+
+
+def _init_failure_cause(error: KafkaError) -> str:
+    """Why a transactional client's init_transactions found no broker: librdkafka's last
+    error-level log line, noted on the error by the client (else the error itself)."""
+    from waterdrop.clients import _LAST_ERROR_NOTE
+
+    for note in reversed(getattr(error, "__notes__", ())):
+        if note.startswith(_LAST_ERROR_NOTE):
+            return _without_thread(note[len(_LAST_ERROR_NOTE):])
+    return str(error)
+
+
+def _without_thread(line: str) -> str:
+    """A librdkafka log line without its "[thrd:...]: " prefix (it says nothing here)."""
+    if line.startswith("[thrd:") and "]: " in line:
+        return line.split("]: ", 1)[1]
+    return line
+
+
+def _unreachable_cause(client: Any) -> str | None:
+    """librdkafka's last word on why no broker answered: its last error-level log line (the
+    detail: "Connect to ipv4#127.0.0.1:1 failed: Connection refused"), else its last error
+    other than the summary all_brokers_down, else that summary; None if it said nothing."""
+    logs = getattr(client, "recent_error_logs", ())
+    if logs:
+        return _without_thread(str(logs[-1]))
+    errors = list(getattr(client, "recent_errors", ()))
+    for error in reversed(errors):
+        if getattr(error, "code", None) != "all_brokers_down":
+            return str(error)
+    return str(errors[-1]) if errors else None
 
 
 def _default_client_class() -> Any:

@@ -206,6 +206,10 @@ class Variant:
     def partition_count(self, topic: str) -> int:
         return self.producer.partition_count(topic)
 
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """The producer's ``ping`` (one cluster for every variant): the number of brokers."""
+        return self.producer.ping(max_wait_timeout)
+
     def close(self, force: bool = False) -> None:
         self.producer.close(force)
 

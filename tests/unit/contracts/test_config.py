@@ -108,3 +108,104 @@ def test_setup_twice_raises_already_configured():
     producer = Producer(kafka=dict(OK_KAFKA))
     with pytest.raises(ProducerAlreadyConfiguredError):
         producer.setup(kafka=dict(OK_KAFKA))
+
+
+# --- librdkafka judges every kafka key and value at setup ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "nearest"),
+    [("lingerms", "linger.ms"), ("bootstrap.server", "bootstrap.servers"),
+     ("Linger.ms", "linger.ms"), ("compresion.type", "compression.type")],
+)
+def test_a_misspelt_kafka_key_fails_at_setup_with_the_nearest_property(key, nearest):
+    errors = _errors_of(kafka={**OK_KAFKA, key: 5})
+    assert list(errors) == [f"kafka.{key}"]
+    reason = errors[f"kafka.{key}"]
+    assert f"{key}=5" in reason
+    assert f'No such configuration property: "{key}"' in reason  # librdkafka's own words
+    assert f"did you mean {nearest!r}?" in reason
+
+
+def test_a_key_like_no_property_gets_no_suggestion():
+    reason = _errors_of(kafka={**OK_KAFKA, "zzzz.qqqq": 1})["kafka.zzzz.qqqq"]
+    assert "No such configuration property" in reason and "did you mean" not in reason
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("acks", "everyone", "Invalid value"),
+        ("linger.ms", "soon", "Invalid value"),
+        ("linger.ms", 10**9, "outside allowed range"),
+        ("compression.codec", "zstdd", 'Invalid value "zstdd"'),
+        ("enable.idempotence", "perhaps", "Expected bool value"),
+    ],
+)
+def test_a_value_librdkafka_refuses_fails_at_setup_naming_key_value_and_reason(key, value, words):
+    producer = Producer()
+    with pytest.raises(ConfigurationInvalidError) as info:
+        producer.setup(kafka={**OK_KAFKA, key: value})
+    reason = info.value.errors[f"kafka.{key}"]
+    assert f"{key}={value}" in reason and words in reason
+    assert f"kafka.{key}" in str(info.value)
+    assert producer.status is Status.INITIAL  # nothing half-configured
+
+
+def test_values_of_every_accepted_type_pass_as_librdkafka_reads_them():
+    producer = Producer(kafka={**OK_KAFKA, "linger.ms": 2.5, "enable.idempotence": True,
+                               "batch.num.messages": 100, "compression.type": "lz4"})
+    assert producer.status is Status.CONFIGURED
+    producer.close()
+
+
+def test_waterdrop_and_librdkafka_refusals_come_together():
+    errors = _errors_of(kafka={**OK_KAFKA, "lingerms": 5, "acks": "everyone", 1: "x"},
+                        max_payload_size=0)
+    assert set(errors) == {"max_payload_size", "kafka.1", "kafka.lingerms", "kafka.acks"}
+
+
+def test_a_secret_value_is_never_shown_in_a_refusal():
+    errors = _errors_of(kafka={**OK_KAFKA, "sasl.pasword": "hunter2-secret"})
+    text = str(errors)
+    assert "hunter2-secret" not in text and "[FILTERED]" in text
+    assert "did you mean 'sasl.password'?" in errors["kafka.sasl.pasword"]
+
+
+def test_one_step_constructor_and_configure_function_are_checked_alike():
+    def configure(config):
+        config.kafka = {**OK_KAFKA, "lingerms": 5}
+
+    for build in (lambda: Producer(configure), lambda: Producer(kafka={**OK_KAFKA, "lingerms": 5})):
+        with pytest.raises(ConfigurationInvalidError) as info:
+            build()
+        assert list(info.value.errors) == ["kafka.lingerms"]
+
+
+# --- bootstrap.servers is required (by the clients that connect) -----------------------------
+
+
+@pytest.mark.parametrize("kafka", [{"linger.ms": 5}, {"bootstrap.servers": ""},
+                                   {"bootstrap.servers": "  "}])
+def test_bootstrap_servers_is_required(kafka):
+    errors = _errors_of(kafka=kafka)
+    assert list(errors) == ["kafka.bootstrap.servers"]
+    assert "must be set" in errors["kafka.bootstrap.servers"]
+
+
+def test_librdkafka_original_name_for_the_brokers_is_accepted():
+    producer = Producer(kafka={"metadata.broker.list": "127.0.0.1:1"})
+    assert producer.status is Status.CONFIGURED
+    producer.close()
+
+
+@pytest.mark.parametrize("settings", ["dummy", "buffered", "deliver_false"])
+def test_the_test_clients_need_no_bootstrap_servers_but_their_settings_are_checked(settings):
+    from waterdrop.clients import Buffered, Dummy
+
+    extra = {"dummy": {"client_class": Dummy}, "buffered": {"client_class": Buffered},
+             "deliver_false": {"deliver": False}}[settings]
+    with Producer(kafka={"linger.ms": 5}, **extra) as producer:
+        assert producer.produce_sync(topic="t", payload=b"x").error is None
+    # what production would refuse, the test clients refuse too
+    assert list(_errors_of(kafka={"lingerms": 5}, **extra)) == ["kafka.lingerms"]
