@@ -23,6 +23,7 @@ from waterdrop.errors import (
 from waterdrop.instrumentation.global_monitor import monitor
 from waterdrop.producer import Producer
 from waterdrop.producer.status import Status
+from waterdrop.types import Message
 
 __all__ = [
     "__version__",
@@ -34,6 +35,7 @@ __all__ = [
     "DeliveryReport",
     "Error",
     "KafkaError",
+    "Message",
     "MessageInvalidError",
     "ProduceError",
     "ProduceManyError",

@@ -10,7 +10,8 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, overload
 
 from waterdrop import config as _config
 from waterdrop import _core
@@ -38,6 +39,7 @@ from waterdrop.instrumentation.payloads import produced_async, produced_sync
 from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy, one_message
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp
 
 __all__ = ["Producer", "Status", "Tags", "Variant"]
 
@@ -85,7 +87,10 @@ class Producer(ProducerBase):
     def __init__(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> None:
         self.id: str | None = None
         self.config: _config.Config | None = None
-        self.monitor: Any = None
+        # config.monitor once configured. None before setup(), which its type does not say:
+        # typed Monitor so that listeners and decorators are checked (an unconfigured
+        # producer refuses every other use anyway).
+        self.monitor: Monitor = None  # type: ignore[assignment]
         self.tags = Tags()
         self._status = Status.INITIAL
         self._client: Any = None
@@ -174,7 +179,7 @@ class Producer(ProducerBase):
         return self._middleware
 
     @property
-    def messages(self) -> tuple[Any, ...]:
+    def messages(self) -> tuple[Message, ...]:
         """The internal buffer (a read-only snapshot)."""
         return tuple(self._messages)
 
@@ -439,11 +444,11 @@ class Producer(ProducerBase):
             except (KafkaError, ProducerClosedError) as retry_error:
                 error = retry_error
 
-    def produce_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def produce_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Validate every message, enqueue them all; return their handles."""
         return self._produce_many(messages, False)
 
-    def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def produce_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Send every message and wait for all of them; return their (final) handles."""
         return self._produce_many(messages, True)
 
@@ -598,8 +603,8 @@ class Producer(ProducerBase):
 
     @staticmethod
     def _tombstone(
-        message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
-    ) -> dict[str, Any]:
+        message: Message | None, fields: dict[str, Any], method: str = "tombstone_sync"
+    ) -> Message:
         given = one_message(method, message, fields)
         if not hasattr(given, "keys"):
             raise MessageInvalidError(wording.not_a_message(given, ("key", "partition")))
@@ -618,10 +623,10 @@ class Producer(ProducerBase):
         if errors:
             raise MessageInvalidError(errors)
         data["payload"] = None
-        return data
+        return data  # type: ignore[return-value]  # checked above
 
     @classmethod
-    def _tombstones(cls, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _tombstones(cls, messages: Iterable[Message]) -> list[Message]:
         """``_tombstone`` of each message of a batch; the error names the invalid one's index."""
         batch = []
         for index, message in enumerate(messages):
@@ -631,35 +636,59 @@ class Producer(ProducerBase):
                 raise MessageInvalidError(error.errors, index) from None
         return batch
 
+    @overload
+    def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
     def tombstone_sync(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryReport: ...
+    def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
     ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic: a null payload to an explicit partition."""
         return self.produce_sync(self._tombstone(message, fields))
 
+    @overload
+    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
     def tombstone_async(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryHandle: ...
+    def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
         return self.produce_async(self._tombstone(message, fields, "tombstone_async"))
 
-    def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
         return self.produce_many_sync(self._tombstones(messages))
 
-    def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Tombstones for many keys without waiting: returns their delivery handles."""
         return self.produce_many_async(self._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
 
-    def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
+    @overload
+    def buffer(self, message: Message, /) -> tuple[Message, ...]: ...
+    @overload
+    def buffer(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> tuple[Message, ...]: ...
+    def buffer(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> tuple[Message, ...]:
         """Keep a message in the internal buffer; middleware and validation run at flush."""
-        message = one_message("buffer", message, fields)
-        self._add_to_buffer([message], ev.MESSAGE_BUFFERED, message=message)
+        one = one_message("buffer", message, fields)
+        self._add_to_buffer([one], ev.MESSAGE_BUFFERED, message=one)
         return self.messages
 
-    def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def buffer_many(self, messages: Iterable[Message]) -> list[Message]:
         """Append messages to the internal buffer (validated when flushed); returns them."""
         batch = list(messages)
         self._add_to_buffer(batch, ev.MESSAGES_BUFFERED, messages=batch)
@@ -894,7 +923,7 @@ class Producer(ProducerBase):
 
     # --- transactions (see waterdrop.producer.transactions) --------------------------------------
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractContextManager[Producer]:
         """``with producer.transaction():`` — see waterdrop.producer.transactions."""
         from waterdrop.producer.transactions import transaction
 
