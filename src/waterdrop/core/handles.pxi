@@ -200,8 +200,7 @@ cdef class DeliveryHandle(DeliveryReport):
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
             if not _handle_block(self, timeout_ms, False):
-                raise _errors.WaitTimeoutError(
-                    f"Waiting for delivery timed out after {timeout_ms} ms")
+                raise _errors.WaitTimeoutError(timeout_ms)
         if raise_response_error and self._error is not None:
             raise self._error
         return self
@@ -224,8 +223,7 @@ cdef DeliveryHandle _handle_wait_sync(DeliveryHandle self, long long timeout_ms)
     if wd_load_int(&self._state) == _PENDING:
         timeout_ms = min(timeout_ms, 9_000_000_000_000)
         if not _handle_block(self, timeout_ms, True):
-            raise _errors.WaitTimeoutError(
-                f"Waiting for delivery timed out after {timeout_ms} ms")
+            raise _errors.WaitTimeoutError(timeout_ms)
     if self._error is not None:
         raise self._error
     return self

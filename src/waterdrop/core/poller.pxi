@@ -257,6 +257,7 @@ cdef _serve_error(Client self, rd_kafka_event_t *ev):
         code = rd_kafka_fatal_error(self.rk, errstr, sizeof(errstr))
         message = errstr.decode("utf-8", "replace")
     error = kafka_error(code, message, fatal != 0)
+    _remember(self, self._recent_errors, error)
     if self.on_error is not None:
         _call(self, self.on_error, "error", (error,))
 
@@ -265,11 +266,24 @@ cdef _serve_log(Client self, rd_kafka_event_t *ev):
     cdef const char *fac
     cdef const char *text
     cdef int level
-    if self.on_log is None:
+    if rd_kafka_event_log(ev, &fac, &text, &level) != 0:
         return
-    if rd_kafka_event_log(ev, &fac, &text, &level) == 0:
+    if level <= 3:   # LOG_ERR and worse: kept for ping()'s cause
+        _remember(self, self._recent_error_logs, (text or b"").decode("utf-8", "replace"))
+    if self.on_log is not None:
         _call(self, self.on_log, "log", (level, (fac or b"").decode("utf-8", "replace"),
                                         (text or b"").decode("utf-8", "replace")))
+
+
+cdef _remember(Client self, list recent, object item):
+    """Keep ``item`` among the last 16 of ``recent`` (read by Client.recent_errors and
+    recent_error_logs on another thread: under the client's critical section)."""
+    if recent is None:
+        return
+    with cython.critical_section(self):
+        recent.append(item)
+        if len(recent) > 16:
+            del recent[0]
 
 
 cdef _serve_stats(Client self, rd_kafka_event_t *ev):
