@@ -8,6 +8,7 @@
  *   wd_cond_wait_until(cond, mutex, deadline_ns): wait until signalled or the monotonic
  *       clock reaches deadline_ns (spurious wake-ups allowed: callers re-check their state)
  *   wd_now_ns(): the monotonic clock, in nanoseconds
+ *   wd_yield_cpu(): let another runnable thread have this CPU (a waiter's bounded spin)
  *   wd_thread_id(): the calling thread's id, the number threading.get_ident() returns
  *   wd_lock_t, wd_load_int, wd_cas_int, wd_add_ssize, ...: shared state without the GIL
  *       (below: PyMutex and atomics on a free-threaded build, plain C on a GIL build)
@@ -30,6 +31,7 @@
 #else /* POSIX with pthread_condattr_setclock (Linux, the BSDs) */
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 typedef pthread_mutex_t wd_mutex_t;
@@ -64,6 +66,8 @@ static inline int64_t wd_now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static inline void wd_yield_cpu(void) { (void)sched_yield(); }
 
 #endif
 
