@@ -3,7 +3,8 @@
 
 from libc.stdint cimport int16_t, int32_t, int64_t
 
-cdef extern from "<sys/types.h>":
+# ssize_t: rdkafka.h has it on every platform (from <sys/types.h>, or its own typedef on Windows)
+cdef extern from "librdkafka/rdkafka.h":
     ctypedef long ssize_t
 
 cdef extern from "librdkafka/rdkafka.h" nogil:
