@@ -32,9 +32,9 @@ SCENARIO = textwrap.dedent('''
         kafka = {"bootstrap.servers": cluster.bootstrap_servers}
 
         producer = Producer(kafka=kafka)
-        report = producer.produce_sync(topic="no-fork", payload=b"sync")
+        report = producer.produce_sync(topic="no-fork", partition=0, payload=b"sync")
         assert report.error is None and report.offset == 0, report
-        handles = [producer.produce_async(topic="no-fork", payload=b"%d" % i) for i in range(10)]
+        handles = [producer.produce_async(topic="no-fork", partition=0, payload=b"%d" % i) for i in range(10)]
         offsets = sorted(h.wait().offset for h in handles)
         assert offsets == list(range(1, 11)), offsets
         producer.close()
@@ -45,12 +45,12 @@ SCENARIO = textwrap.dedent('''
 
         connection_pool.setup(size=2, configure=configure)
         with connection_pool.with_producer() as pooled:
-            assert pooled.produce_sync(topic="no-fork", payload=b"pooled").offset == 11
+            assert pooled.produce_sync(topic="no-fork", partition=0, payload=b"pooled").offset == 11
         connection_pool.shutdown()
 
         async def main():
             aio = waterdrop.aio.Producer(kafka=kafka)
-            report = await aio.produce_sync(topic="no-fork", payload=b"aio")
+            report = await aio.produce_sync(topic="no-fork", partition=0, payload=b"aio")
             await aio.close()
             return report.offset
 
