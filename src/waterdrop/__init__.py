@@ -10,6 +10,7 @@ from waterdrop._core import (
 from waterdrop.connection_pool import ConnectionPool
 from waterdrop.errors import (
     AbortTransaction,
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     Error,
     KafkaError,
@@ -22,16 +23,19 @@ from waterdrop.errors import (
 from waterdrop.instrumentation.global_monitor import monitor
 from waterdrop.producer import Producer
 from waterdrop.producer.status import Status
+from waterdrop.types import Message
 
 __all__ = [
     "__version__",
     "AbortTransaction",
+    "ClusterUnreachableError",
     "ConfigurationInvalidError",
     "ConnectionPool",
     "DeliveryHandle",
     "DeliveryReport",
     "Error",
     "KafkaError",
+    "Message",
     "MessageInvalidError",
     "ProduceError",
     "ProduceManyError",

@@ -36,9 +36,13 @@ import asyncio
 import threading
 import weakref
 from collections import deque
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from waterdrop.errors import WaitTimeoutError
+
+if TYPE_CHECKING:  # the core imports this module: no import of it at run time
+    from waterdrop._core import DeliveryHandle, DeliveryReport
 
 __all__ = ["await_handle", "wait", "wait_all"]
 
@@ -207,13 +211,13 @@ def await_handle(handle: Any) -> Any:
 def _expire(future: asyncio.Future[Any], timeout_ms: int) -> None:
     if not future.done():
         future.set_exception(
-            WaitTimeoutError(f"Waiting for delivery timed out after {timeout_ms} ms")
+            WaitTimeoutError(timeout_ms)
         )
 
 
 async def wait(
-    handle: Any, max_wait_timeout: int | None = None, raise_response_error: bool = True
-) -> Any:
+    handle: DeliveryHandle, max_wait_timeout: int | None = None, raise_response_error: bool = True
+) -> DeliveryReport:
     """``handle.wait()`` for asyncio: the report, without blocking the loop.
 
     ``max_wait_timeout`` in ms (None: no limit but the message's own delivery timeout);
@@ -244,7 +248,7 @@ async def wait(
     return handle
 
 
-async def wait_all(handles: list[Any], max_wait_timeout: int | None = None) -> None:
+async def wait_all(handles: Iterable[DeliveryHandle], max_wait_timeout: int | None = None) -> None:
     """Until every handle is resolved (delivered or failed); one future for the lot.
 
     WaitTimeoutError if some are still pending after ``max_wait_timeout`` ms. Raises no

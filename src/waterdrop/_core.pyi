@@ -1,12 +1,13 @@
 """Type stubs for the Cython core (waterdrop/_core.pyx)."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
-from typing import Any, final
+from typing import Any, final, overload
 
 from waterdrop.config import DEFAULT_MAX_PAYLOAD_SIZE as DEFAULT_MAX_PAYLOAD_SIZE
 from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT as DEFAULT_MAX_WAIT_TIMEOUT
 from waterdrop.errors import KafkaError
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp
 
 ERROR_NAMES: dict[int, str]
 ERROR_CODES: dict[str, int]
@@ -22,6 +23,8 @@ def kafka_error(
 ) -> KafkaError: ...
 def check_message(message: Any, max_payload_size: int = ...) -> dict[str, str]: ...
 def conf_value(value: Any) -> str: ...
+def check_conf(settings: dict[str, Any], topic: bool = ...) -> dict[str, tuple[bool, str]]: ...
+def conf_properties_doc() -> str: ...
 def resolved_handle(
     topic: str,
     partition: int = ...,
@@ -101,7 +104,8 @@ class DeliveryHandle(DeliveryReport):
     def _resolve(
         self, partition: int = ..., offset: int = ..., error: KafkaError | None = ...
     ) -> None: ...
-    def __await__(self) -> Any: ...
+    def __await__(self) -> Generator[Any, None, DeliveryReport]:
+        """``await handle``: the report, as ``wait()``, without blocking a thread."""
 
 class Client:
     name: str
@@ -140,6 +144,11 @@ class Client:
     def poller_thread(self) -> Any: ...
     def refresh_partition_counts(self, counts: dict[str, int]) -> None: ...
     def partition_count(self, topic: str, timeout_ms: int = ..., fresh: bool = ...) -> int: ...
+    def ping(self, timeout_ms: int) -> int: ...
+    @property
+    def recent_errors(self) -> tuple[KafkaError, ...]: ...
+    @property
+    def recent_error_logs(self) -> tuple[str, ...]: ...
     def produce(
         self,
         message: Mapping[str, Any],
@@ -254,43 +263,43 @@ class ProducerBase:
     def _produce_async_in_transaction(self, message: Any) -> Any:
         """produce_async of ``message`` by a transactional producer outside a transaction
         block: in a transaction of its own."""
+    @overload
+    def produce_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
     def produce_async(
         self,
-        message: Mapping[str, Any] | None = None,
-        /,
         *,
-        topic: Any = ...,
-        payload: Any = ...,
-        key: Any = ...,
-        partition: Any = ...,
-        partition_key: Any = ...,
-        timestamp: Any = ...,
-        headers: Any = ...,
+        topic: str,
+        payload: Payload,
+        key: Key = ...,
+        partition: int = ...,
+        partition_key: Key = ...,
+        timestamp: Timestamp = ...,
+        headers: Headers | None = ...,
         label: Any = ...,
-        **rest: Any,
     ) -> DeliveryHandle:
         """Send one message without waiting; return its ``DeliveryHandle`` at once.
 
-        The message is a mapping or the same names as keywords (``topic``, ``payload``,
-        ``key``, ``partition``, ``partition_key``, ``timestamp``, ``headers``, ``label``), not
-        both: a mapping with keyword fields too raises ``TypeError``. It is validated first:
-        ``MessageInvalidError`` means nothing was sent. A failure to enqueue
+        The message is a ``Message`` mapping or the same names as keywords (``topic``,
+        ``payload``, ``key``, ``partition``, ``partition_key``, ``timestamp``, ``headers``,
+        ``label``), not both: a mapping with keyword fields too raises ``TypeError``. It is
+        validated first: ``MessageInvalidError`` means nothing was sent. A failure to enqueue
         raises ``ProduceError``; a delivery failure reaches the handle.
         """
+    @overload
+    def produce_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
     def produce_sync(
         self,
-        message: Mapping[str, Any] | None = None,
-        /,
         *,
-        topic: Any = ...,
-        payload: Any = ...,
-        key: Any = ...,
-        partition: Any = ...,
-        partition_key: Any = ...,
-        timestamp: Any = ...,
-        headers: Any = ...,
+        topic: str,
+        payload: Payload,
+        key: Key = ...,
+        partition: int = ...,
+        partition_key: Key = ...,
+        timestamp: Timestamp = ...,
+        headers: Headers | None = ...,
         label: Any = ...,
-        **rest: Any,
     ) -> DeliveryReport:
         """Send one message and wait for its delivery report.
 

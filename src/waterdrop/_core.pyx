@@ -17,6 +17,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF, Py_REFCNT
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, uint64_t, INT32_MAX
+from libc.stdio cimport FILE, tmpfile, fclose, fread, rewind
 from libc.stdlib cimport malloc, realloc, free, rand
 from libc.string cimport memcpy, memset
 

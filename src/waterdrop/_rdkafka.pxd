@@ -2,6 +2,7 @@
 # The headers are the pinned librdkafka's (vendor/librdkafka); names and types mirror them.
 
 from libc.stdint cimport int16_t, int32_t, int64_t
+from libc.stdio cimport FILE
 
 # ssize_t: rdkafka.h has it on every platform (from <sys/types.h>, or its own typedef on Windows)
 cdef extern from "librdkafka/rdkafka.h":
@@ -70,6 +71,7 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
     rd_kafka_conf_res_t rd_kafka_conf_get(const rd_kafka_conf_t *conf, const char *name,
                                           char *dest, size_t *dest_size)
     void rd_kafka_conf_set_events(rd_kafka_conf_t *conf, int events)
+    void rd_kafka_conf_properties_show(FILE *fp)
     rd_kafka_topic_conf_t *rd_kafka_topic_conf_new()
     void rd_kafka_topic_conf_destroy(rd_kafka_topic_conf_t *topic_conf)
     rd_kafka_conf_res_t rd_kafka_topic_conf_set(rd_kafka_topic_conf_t *conf, const char *name,
@@ -195,6 +197,7 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
     rd_kafka_queue_t *rd_kafka_queue_get_main(rd_kafka_t *rk)
     void rd_kafka_queue_destroy(rd_kafka_queue_t *rkqu)
     void rd_kafka_queue_yield(rd_kafka_queue_t *rkqu)
+    size_t rd_kafka_queue_length(rd_kafka_queue_t *rkqu)
     rd_kafka_resp_err_t rd_kafka_set_log_queue(rd_kafka_t *rk, rd_kafka_queue_t *rkqu)
     rd_kafka_event_t *rd_kafka_queue_poll(rd_kafka_queue_t *rkqu, int timeout_ms)
 

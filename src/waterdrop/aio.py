@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from waterdrop import _aio, _core
 from waterdrop import producer as _producer_module
@@ -44,11 +44,15 @@ from waterdrop.errors import (
     WaitTimeoutError,
 )
 from waterdrop.instrumentation import events as ev
+from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.producer import Producer as SyncProducer
+from waterdrop.producer.status import Status
+from waterdrop.producer.variant import Variant as SyncVariant
 from waterdrop.producer._internal import (
     IDEMPOTENT, Batch, Forwarded, ReloadPolicy, one_message,
 )
-from waterdrop._core import CURRENT_VARIANT
+from waterdrop._core import CURRENT_VARIANT, DeliveryHandle, DeliveryReport
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp
 from waterdrop.instrumentation.payloads import produced_sync
 
 __all__ = ["Producer", "Variant", "Transaction", "wait", "wait_all"]
@@ -57,6 +61,7 @@ wait = _aio.wait
 wait_all = _aio.wait_all
 
 _FLOW_ERRORS = (KafkaError, WaitTimeoutError)
+_R = TypeVar("_R")
 _get_running_loop = asyncio._get_running_loop
 _current_task = asyncio.current_task
 
@@ -168,7 +173,7 @@ class _Handoff:
                 except BaseException:  # noqa: BLE001
                     sys.unraisablehook(_unraisable(sys.exc_info(), done))
 
-    def call(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+    def call(self, fn: Callable[[], _R]) -> asyncio.Future[_R]:
         """``fn()`` in order on the worker thread, as a future of the running loop."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -222,15 +227,15 @@ class _Dispatch:
     """The produce, tombstone, buffer and flush methods, for a producer or one variant."""
 
     _aio: Producer
-    _variant: Any  # a waterdrop Variant, or None for the producer's current one
+    _variant: SyncVariant | None  # None: the producer's current one
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _target(self) -> Any:
+    def _target(self) -> SyncProducer | SyncVariant:
         """Where public sync calls go: the sync variant, or the sync producer."""
         return self._variant if self._variant is not None else self._aio._sync
 
-    def _sync_variant(self) -> Any:
+    def _sync_variant(self) -> SyncVariant:
         variant = self._variant
         if variant is None:
             variant = self._aio._sync.current_variant
@@ -240,13 +245,13 @@ class _Dispatch:
                 raise ProducerNotConfiguredError(self._aio._sync.id)
         return variant
 
-    def _scoped(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+    def _scoped(self, fn: Callable[[], _R]) -> Callable[[], _R]:
         """``fn`` run with this variant current (in whatever thread runs it)."""
         variant = self._variant
         if variant is None:
             return fn
 
-        def run() -> Any:
+        def run() -> _R:
             token = CURRENT_VARIANT.set(variant)
             try:
                 return fn()
@@ -263,7 +268,7 @@ class _Dispatch:
             owner._tx_task is None or owner._tx_task is not _current_task()
         )
 
-    def _stand_ins(self, messages: list[Any], batch: bool = False) -> list[Any]:
+    def _stand_ins(self, messages: list[Any], batch: bool = False) -> list[DeliveryHandle]:
         """Pending handles for messages handed to a thread (validated here when possible;
         ``batch``: those of a batch method)."""
         wait_ms = int(self._sync_variant().max_wait_timeout)
@@ -277,7 +282,7 @@ class _Dispatch:
             stand_ins.append(_core.pending_handle(str(topic or ""), label, wait_ms))
         return stand_ins
 
-    def _handoff_one(self, handoff: _Handoff, message: Any, fn: Callable[[], Any]) -> Any:
+    def _handoff_one(self, handoff: _Handoff, message: Any, fn: Callable[[], Any]) -> DeliveryHandle:
         stand_in = self._stand_ins([message])[0]
 
         def done(handle: Any, error: BaseException | None) -> None:
@@ -289,7 +294,9 @@ class _Dispatch:
         handoff.submit(self._scoped(fn), done)
         return stand_in
 
-    def _handoff_many(self, handoff: _Handoff, messages: list[Any], fn: Callable[[], Any]) -> list[Any]:
+    def _handoff_many(
+        self, handoff: _Handoff, messages: list[Any], fn: Callable[[], Any]
+    ) -> list[DeliveryHandle]:
         stand_ins = self._stand_ins(messages, batch=True)
 
         def done(handles: Any, error: BaseException | None) -> None:
@@ -318,7 +325,17 @@ class _Dispatch:
 
     # --- single messages -------------------------------------------------------------------------
 
-    def produce_async(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    @overload
+    def produce_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
+    def produce_async(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> DeliveryHandle: ...
+    def produce_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryHandle:
         """Enqueue one message; return its DeliveryHandle (``await handle`` for the report).
 
         Never blocks the loop: when the producer would have to wait (librdkafka's queue is
@@ -338,22 +355,32 @@ class _Dispatch:
                 pass  # nothing was enqueued: the thread retries it
         return self._handoff_one(owner._handoff, message, lambda: target.produce_async(message))
 
-    async def produce_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    @overload
+    async def produce_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
+    async def produce_sync(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> DeliveryReport: ...
+    async def produce_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryReport:
         """Send one message and await the broker's acknowledgement; return the report.
 
         Raises ProduceError (its ``__cause__`` the KafkaError or WaitTimeoutError), as
         ``waterdrop.Producer.produce_sync``.
         """
-        message = one_message("produce_sync", message, fields)
+        one = one_message("produce_sync", message, fields)
         owner = self._aio
         if owner._transactional and self._solo():
             target = self._target()
             return await owner._solo_handoff.call(
-                self._scoped(lambda: target.produce_sync(message)))
+                self._scoped(lambda: target.produce_sync(one)))
         sync = owner._sync
         variant = self._sync_variant()
         start = time.monotonic()
-        enqueue = self._scoped(lambda: sync._enqueue(message, variant, "message.produce_sync"))
+        enqueue = self._scoped(lambda: sync._enqueue(one, variant, "message.produce_sync"))
         sent: tuple[Any, Any] | None = None
         if not self._must_hand_off():
             try:
@@ -362,20 +389,20 @@ class _Dispatch:
                 sent = None
         if sent is None:
             sent = await owner._handoff.call(enqueue)
-        message, handle = sent
+        sent_message, handle = sent
         try:
             report = await _aio.wait(handle, variant.max_wait_timeout)
         except _FLOW_ERRORS as error:
-            raise sync._produce_error(message, error, "message.produce_sync") from error
+            raise sync._produce_error(sent_message, error, "message.produce_sync") from error
         monitor = sync.monitor
         if monitor.listening(ev.MESSAGE_PRODUCED_SYNC):
             monitor.instrument(
-                ev.MESSAGE_PRODUCED_SYNC, **produced_sync(sync.id, message, report, start))
+                ev.MESSAGE_PRODUCED_SYNC, **produced_sync(sync.id, sent_message, report, start))
         return report
 
     # --- many messages ---------------------------------------------------------------------------
 
-    def produce_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def produce_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Validate every message, enqueue them all; return their handles (never blocks)."""
         owner = self._aio
         if owner._transactional and self._solo():
@@ -386,7 +413,7 @@ class _Dispatch:
         handles: list[Any] = self._many(messages, sync=False)
         return handles
 
-    async def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    async def produce_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Send every message and await all of them; return their (final) handles.
 
         ProduceManyError (with ``.dispatched``) as ``waterdrop.Producer.produce_many_sync``.
@@ -483,39 +510,66 @@ class _Dispatch:
 
     # --- tombstones ------------------------------------------------------------------------------
 
-    async def tombstone_sync(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    @overload
+    async def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
+    async def tombstone_sync(
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryReport: ...
+    async def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic (a null payload to an explicit partition)."""
         return await self.produce_sync(SyncProducer._tombstone(message, fields))
 
-    def tombstone_async(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+    @overload
+    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
+    def tombstone_async(
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryHandle: ...
+    def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryHandle:
         return self.produce_async(SyncProducer._tombstone(message, fields, "tombstone_async"))
 
-    async def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    async def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         return await self.produce_many_sync(SyncProducer._tombstones(messages))
 
-    def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         return self.produce_many_async(SyncProducer._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
 
-    def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
+    @overload
+    def buffer(self, message: Message, /) -> tuple[Message, ...]: ...
+    @overload
+    def buffer(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> tuple[Message, ...]: ...
+    def buffer(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> tuple[Message, ...]:
         """Keep a message in the internal buffer (sent by ``flush_sync`` / ``flush_async``)."""
-        message = one_message("buffer", message, fields)
-        return self._target().buffer(message)  # type: ignore[no-any-return]
+        return self._target().buffer(one_message("buffer", message, fields))
 
-    def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
-        return self._target().buffer_many(messages)  # type: ignore[no-any-return]
+    def buffer_many(self, messages: Iterable[Message]) -> list[Message]:
+        return self._target().buffer_many(messages)
 
-    async def flush_sync(self) -> list[Any]:
+    async def flush_sync(self) -> list[DeliveryHandle]:
         """Send the buffer and wait for every message (in a thread); return the handles."""
         await self._aio._handoff.idle()
-        return await self._aio._to_thread(self._target().flush_sync)  # type: ignore[no-any-return]
+        return await self._aio._to_thread(self._target().flush_sync)
 
-    async def flush_async(self) -> list[Any]:
+    async def flush_async(self) -> list[DeliveryHandle]:
         """Send the buffer without waiting for deliveries (in a thread); return the handles,
         each awaitable."""
         await self._aio._handoff.idle()
-        return await self._aio._to_thread(self._target().flush_async)  # type: ignore[no-any-return]
+        return await self._aio._to_thread(self._target().flush_async)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -568,11 +622,11 @@ class Producer(_Dispatch):
 
     id = Forwarded[str | None]("_sync")
     config = Forwarded[Any]("_sync")
-    monitor = Forwarded[Any]("_sync")
+    monitor = Forwarded[Monitor]("_sync")
     tags = Forwarded[Any]("_sync")
-    status = Forwarded[Any]("_sync")
+    status = Forwarded[Status]("_sync")
     middleware = Forwarded[Any]("_sync")
-    messages = Forwarded[tuple[Any, ...]]("_sync")
+    messages = Forwarded[tuple[Message, ...]]("_sync")
     transactional = Forwarded[bool]("_sync")
     idempotent = Forwarded[bool]("_sync")
 
@@ -599,7 +653,7 @@ class Producer(_Dispatch):
 
     # --- blocking calls, in a thread -------------------------------------------------------------
 
-    def _to_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def _to_thread(self, fn: Callable[..., _R], *args: Any) -> asyncio.Future[_R]:
         loop = asyncio.get_running_loop()
         call = functools.partial(contextvars.copy_context().run, fn, *args)
         return loop.run_in_executor(self._executor, call)
@@ -612,12 +666,17 @@ class Producer(_Dispatch):
 
     async def partition_count(self, topic: str) -> int:
         """Partitions of ``topic`` (a metadata request, in a thread; cached 30 s)."""
-        return await self._to_thread(self._sync.partition_count, topic)  # type: ignore[no-any-return]
+        return await self._to_thread(self._sync.partition_count, topic)
+
+    async def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """Wait until a broker answers (``waterdrop.Producer.ping``), in a thread: the loop
+        runs meanwhile. ClusterUnreachableError when none answers within the timeout."""
+        return await self._to_thread(self._sync.ping, max_wait_timeout)
 
     async def disconnect(self) -> bool:
         """``waterdrop.Producer.disconnect``, in a thread."""
         await self._handoff.idle()
-        return await self._to_thread(self._sync.disconnect)  # type: ignore[no-any-return]
+        return await self._to_thread(self._sync.disconnect)
 
     async def close(self, force: bool = False) -> None:
         """Deliver what is buffered and queued (up to max_wait_timeout), then release the
@@ -649,13 +708,13 @@ class Producer(_Dispatch):
 
     # --- transactions ----------------------------------------------------------------------------
 
-    def transaction(self) -> Transaction:
+    def transaction(self) -> Transaction[Producer]:
         """``async with producer.transaction():`` — commit on exit, abort on an exception
         (``waterdrop.AbortTransaction`` aborts quietly). Transactions of one producer run one
         at a time; begin, commit and abort run in a thread."""
         if not self._sync.transactional:
-            return self._sync.transaction()  # type: ignore[no-any-return]  # raises
-        return Transaction(self, None)
+            self._sync.transaction()  # raises ProducerNotTransactionalError
+        return Transaction(self, None, self)
 
     async def transaction_mark_as_consumed(
         self, consumer: Any, message: Any, offset_metadata: str | None = None
@@ -666,8 +725,7 @@ class Producer(_Dispatch):
 
         producer = self._sync
         if not self.in_transaction:
-            raise TransactionRequiredError(
-                f"{producer.id}: transaction_mark_as_consumed needs a transaction")
+            raise TransactionRequiredError(producer.id, "transaction_mark_as_consumed()")
         command = transactions.store_offset(producer, consumer, message, offset_metadata)
         start = time.monotonic()
         await self._in_tx_thread(command)
@@ -689,7 +747,7 @@ class Variant(_Dispatch):
     """A variant of an ``aio.Producer`` (``producer.variant(...)``): the same methods with its
     own ``topic_config`` and ``max_wait_timeout``."""
 
-    def __init__(self, producer: Producer, variant: Any) -> None:
+    def __init__(self, producer: Producer, variant: SyncVariant) -> None:
         self._aio = producer
         self._variant = variant
 
@@ -700,16 +758,23 @@ class Variant(_Dispatch):
     topic_config = Forwarded[dict[str, Any]]("_variant")
     max_wait_timeout = Forwarded[int]("_variant")
 
-    def transaction(self) -> Transaction:
+    async def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """The producer's ``ping`` (the cluster is the same for every variant)."""
+        return await self._aio.ping(max_wait_timeout)
+
+    def transaction(self) -> Transaction[Variant]:
         if not self._aio._sync.transactional:
-            return self._aio._sync.transaction()  # type: ignore[no-any-return]  # raises
-        return Transaction(self._aio, self._variant)
+            self._aio._sync.transaction()  # raises ProducerNotTransactionalError
+        return Transaction(self._aio, self._variant, self)
 
     def __repr__(self) -> str:
         return "<waterdrop.aio.Variant " + repr(self._variant)[len("<waterdrop.Variant "):]
 
 
-class Transaction:
+_T = TypeVar("_T", bound="_Dispatch")
+
+
+class Transaction(Generic[_T]):
     """``async with producer.transaction():`` (see ``Producer.transaction``).
 
     One transaction per outermost block of a task; a nested block joins it. Inside it this
@@ -718,19 +783,20 @@ class Transaction:
     thread, after this one.
     """
 
-    def __init__(self, producer: Producer, variant: Any) -> None:
+    def __init__(self, producer: Producer, variant: SyncVariant | None, result: _T) -> None:
         self._producer = producer
         self._variant = variant
+        self._result = result
         self._inner: Any = None
         self._nested = False
         self._token: Any = None
         self._begun = False
         self._loop_thread = 0
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> _T:
         aio = self._producer
         task = _current_task()
-        result = aio if self._variant is None else Variant(aio, self._variant)
+        result = self._result
         if aio._tx_task is not None and aio._tx_task is task:
             self._nested = True
             return result

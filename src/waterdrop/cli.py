@@ -31,7 +31,6 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -49,15 +48,16 @@ from waterdrop._cli_input import (
 )
 from waterdrop._core import check_message
 from waterdrop._version import __version__
-from waterdrop.config import DEFAULT_MAX_WAIT_TIMEOUT, KAFKA_DEFAULTS
+from waterdrop.config import DEFAULT_MAX_PAYLOAD_SIZE, DEFAULT_MAX_WAIT_TIMEOUT, KAFKA_DEFAULTS
+from waterdrop.contracts.wording import LIBRDKAFKA_REFUSED
 from waterdrop.errors import (
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     Error,
     MessageInvalidError,
     ProduceError,
     WaitTimeoutError,
 )
-from waterdrop.instrumentation import events
 from waterdrop.testing import MockCluster
 
 #: How long the first metadata request may take before the cluster counts as unreachable.
@@ -68,6 +68,9 @@ BENCH_KAFKA_DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.messages": 2_000_000,
     "queue.buffering.max.kbytes": 4_000_000,
 }
+#: librdkafka's message.max.bytes default: a larger --max-payload-size raises it (unless -X sets
+#: it), as librdkafka refuses a message above it.
+_MESSAGE_MAX_BYTES = 1_000_000
 #: waterdrop's own message.timeout.ms default.
 _MESSAGE_TIMEOUT_MS: int = KAFKA_DEFAULTS["message.timeout.ms"]
 
@@ -131,6 +134,16 @@ def _cluster_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
+def _max_payload_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--max-payload-size", type=click.IntRange(min=1), default=DEFAULT_MAX_PAYLOAD_SIZE,
+        show_default=True, metavar="BYTES",
+        help="The largest payload the producer accepts (its max_payload_size). A larger one "
+        "raises librdkafka's message.max.bytes with it unless -X sets that; the broker's "
+        "message.max.bytes / the topic's max.message.bytes must allow it too.",
+    )(function)
+
+
 @dataclass
 class Session:
     """A producer connected to its cluster (embedded or real), and what it saw going wrong."""
@@ -139,7 +152,6 @@ class Session:
     bootstrap: str
     mock: MockCluster | None
     wait_ms: int
-    kafka_errors: list[Any] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -167,11 +179,17 @@ def _cli_logger(verbose: bool) -> logging.Logger:
     return logger
 
 
+#: how a refusal by librdkafka's own check begins (it names the key and the value)
+_LIBRDKAFKA_REFUSES = LIBRDKAFKA_REFUSED.split("{", 1)[0]
+
+
 def _bad_setting(error: ConfigurationInvalidError, user_settings: dict[str, str]) -> NoReturn:
     problems = []
     for name, reason in error.errors.items():
         key = name.removeprefix("kafka.")
-        if name.startswith("kafka.") and key in user_settings:
+        if reason.startswith(_LIBRDKAFKA_REFUSES):   # names the key and the value itself
+            problems.append(reason)
+        elif name.startswith("kafka.") and key in user_settings:
             problems.append(f"{key}={user_settings[key]}: {reason}")
         else:
             problems.append(f"{name}: {reason}")
@@ -188,12 +206,13 @@ def _session(
     connect_timeout: int,
     verbose: bool,
     kafka_defaults: dict[str, Any] | None = None,
+    max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
 ) -> Iterator[Session]:
     """Start the embedded cluster if needed, open a producer and check it reaches the cluster.
 
-    Fails with a CliError (the servers and librdkafka's last error named) when the first
-    metadata request gets no answer within ``connect_timeout`` ms, and with a usage error
-    when librdkafka rejects a ``-X`` setting.
+    Fails with a CliError (``producer.ping``'s ClusterUnreachableError: the servers and
+    librdkafka's last cause) when no broker answers within ``connect_timeout`` ms, and with a
+    usage error when librdkafka rejects a ``-X`` setting.
     """
     bootstrap = bootstrap or settings.get("bootstrap.servers") or None
     with ExitStack() as stack:
@@ -203,6 +222,9 @@ def _session(
             mock.create_topic(topic, partitions=partitions, replication_factor=3)
             bootstrap = mock.bootstrap_servers
         kafka: dict[str, Any] = dict(kafka_defaults or {})
+        if max_payload_size > DEFAULT_MAX_PAYLOAD_SIZE:
+            # raised on purpose: librdkafka must take such a message too (room for its headers)
+            kafka["message.max.bytes"] = max(_MESSAGE_MAX_BYTES, max_payload_size + 4096)
         kafka.update(settings)
         kafka["bootstrap.servers"] = bootstrap
         message_timeout = _MESSAGE_TIMEOUT_MS
@@ -214,48 +236,25 @@ def _session(
         wait_ms = (max(DEFAULT_MAX_WAIT_TIMEOUT, message_timeout + 30_000) if message_timeout
                    else 2**31)
         try:
-            producer = Producer(kafka=kafka, logger=_cli_logger(verbose), max_wait_timeout=wait_ms)
+            producer = Producer(kafka=kafka, logger=_cli_logger(verbose), max_wait_timeout=wait_ms,
+                                max_payload_size=max_payload_size)
         except ConfigurationInvalidError as error:
             _bad_setting(error, settings)
         session = Session(producer, bootstrap, mock, wait_ms)
-
-        def on_error(event: Any) -> None:
-            if event["type"] == "librdkafka.error":
-                session.kafka_errors.append(event["error"])
-
-        producer.monitor.subscribe(events.ERROR_OCCURRED, on_error)
         stack.callback(producer.close)
         try:
-            client = producer.client
+            producer.ping(connect_timeout)   # the library's own startup check
         except ConfigurationInvalidError as error:
             _bad_setting(error, settings)
-        except Error as error:
-            raise CliError(f"cannot start the producer for {bootstrap}: {error}") from None
-        # Ask for the topic's metadata in short slices: a refused connection (librdkafka's
-        # all_brokers_down) ends the wait at once, silence ends it after connect_timeout.
-        deadline = time.monotonic() + connect_timeout / 1000
-        count, answered = -1, False
-        while count < 0 and time.monotonic() < deadline:
-            if any(_code(e) == "all_brokers_down" for e in session.kafka_errors):
-                break
-            slice_ms = min(max(1, int((deadline - time.monotonic()) * 1000)), 250)
-            started = time.monotonic()
-            count = client.partition_count(topic, timeout_ms=slice_ms, fresh=True)
-            took_ms = (time.monotonic() - started) * 1000
-            if count < 0 and slice_ms >= 100 and took_ms < slice_ms / 2:
-                # "no" well before the slice's timeout: an answer, or a local error whose
-                # report is on its way; give that report time to come
-                time.sleep(0.1)
-                if not session.kafka_errors:
-                    answered = True  # the cluster answered, without this topic
-                    break
-        if count < 0 and not answered:
-            reason = (str(session.kafka_errors[-1]) if session.kafka_errors
-                      else "no answer to a metadata request")
+        except ClusterUnreachableError as error:
             raise CliError(
                 f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
-                f"{reason}"
-            )
+                f"{error.cause or 'nothing answered a metadata request'}"
+            ) from None
+        except Error as error:
+            raise CliError(f"cannot start the producer for {bootstrap}: {error}") from None
+        # the cluster answers: one more metadata request says whether it knows the topic
+        count = producer.client.partition_count(topic, timeout_ms=connect_timeout, fresh=True)
         if count < 0:
             click.echo(
                 f"warning: {bootstrap} knows no topic {topic!r} yet (producing anyway: the "
@@ -307,7 +306,7 @@ def _progress(console: Console, enabled: bool) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         console=console,
@@ -386,6 +385,7 @@ class _Tally:
     "--partitions", type=click.IntRange(min=1), default=1, show_default=True,
     help="Partitions of the topic created on the embedded MockCluster.",
 )
+@_max_payload_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object on the last line of stdout.")
 @click.argument(
@@ -402,6 +402,7 @@ def produce(
     connect_timeout: int,
     verbose: bool,
     partitions: int,
+    max_payload_size: int,
     as_json: bool,
     files: tuple[str, ...],
 ) -> None:
@@ -418,7 +419,7 @@ def produce(
     out = Console(highlight=False, soft_wrap=True)
     with _session(
         bootstrap=bootstrap_servers, settings=settings, topic=topic, partitions=partitions,
-        connect_timeout=connect_timeout, verbose=verbose,
+        connect_timeout=connect_timeout, verbose=verbose, max_payload_size=max_payload_size,
     ) as session:
         producer = session.producer
         pending: collections.deque[tuple[Line, Any]] = collections.deque()
@@ -441,7 +442,10 @@ def produce(
             try:
                 handle = producer.produce_async(line.message)
             except MessageInvalidError as error:
-                tally.fail("invalid", line, _error_text(error))
+                reason = _error_text(error)
+                if "max_payload_size" in error.errors.get("payload", ""):
+                    reason += " (raise it with --max-payload-size)"
+                tally.fail("invalid", line, reason)
                 return
             except Error as error:
                 tally.fail("failed", line, _error_text(error))
@@ -514,7 +518,8 @@ def produce(
 _COMPARE_ONLY = ("rounds", "quick", "scenarios", "sync_messages", "inflight", "memory_rounds",
                  "flat_unit", "flat_units", "c_program")
 _NOT_WITH_COMPARE = {"settings": "-X", "size": "--size", "topic": "--topic",
-                     "partitions": "--partitions", "mode": "--mode", "rate": "--rate"}
+                     "partitions": "--partitions", "mode": "--mode", "rate": "--rate",
+                     "max_payload_size": "--max-payload-size"}
 
 
 @cli.command(short_help="Measure throughput and delivery latency (--compare: vs confluent-kafka).")
@@ -535,6 +540,7 @@ _NOT_WITH_COMPARE = {"settings": "-X", "size": "--size", "topic": "--topic",
               help="Topic to produce to.")
 @click.option("--partitions", type=click.IntRange(min=1), default=3, show_default=True,
               help="Partitions of the topic created on the embedded MockCluster.")
+@_max_payload_option
 @_settings_option
 @_cluster_options
 @click.option("--json", "as_json", is_flag=True,
@@ -584,18 +590,33 @@ def bench(ctx: click.Context, /, **options: Any) -> None:
     topic: str = options["topic"]
     as_json: bool = options["as_json"]
     _check_defaults({"topic": topic, "payload": b""})
+    max_payload_size: int = options["max_payload_size"]
+    if size > max_payload_size:
+        raise click.BadParameter(
+            f"{size:,} bytes is above max_payload_size {max_payload_size:,}: raise it with "
+            "--max-payload-size", ctx, param_hint="'--size'",
+        )
+    kafka_defaults = dict(BENCH_KAFKA_DEFAULTS)
+    if mode == "sync":
+        # one message at a time: a linger would only be waited out on every call
+        kafka_defaults["linger.ms"] = 0
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = err if as_json else Console(highlight=False, soft_wrap=True)
     with _session(
         bootstrap=options["bootstrap_servers"], settings=options["settings"], topic=topic,
         partitions=options["partitions"], connect_timeout=options["connect_timeout"],
-        verbose=options["verbose"], kafka_defaults=BENCH_KAFKA_DEFAULTS,
+        verbose=options["verbose"], kafka_defaults=kafka_defaults,
+        max_payload_size=max_payload_size,
     ) as session:
         with _progress(err, _show_progress(options["no_progress"])) as progress:
             result = _bench_run(session, progress, topic=topic, messages=messages, size=size,
                                 mode=mode, batch=batch, rate=rate)
         where = session.where
+        kafka = session.producer.config.kafka if session.producer.config else {}
+        linger = kafka.get("linger.ms", kafka.get("queue.buffering.max.ms"))
     result.update({
+        "linger_ms": None if linger is None else _number(linger),
+        "max_payload_size": max_payload_size,
         "topic": topic,
         "partitions": options["partitions"] if session.mock is not None else None,
         "cluster": "mock" if session.mock is not None else session.bootstrap,
@@ -722,6 +743,12 @@ def _bench_run(
     }
 
 
+def _number(value: Any) -> int | float:
+    """A librdkafka setting's number (``"5"``, ``5``, ``0.5``) as an int when it is whole."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
 def _bench_table(result: dict[str, Any], where: str) -> Table:
     def num(value: Any, unit: str = "") -> str:
         if value is None:
@@ -731,8 +758,10 @@ def _bench_table(result: dict[str, Any], where: str) -> Table:
 
     mode = result["mode"] + (f" (batch {result['batch']:,})" if result["batch"] else "")
     rate = f", throttled to {result['rate_limit']:,g} msg/s" if result["rate_limit"] else ""
+    if result.get("linger_ms") is not None:
+        rate += f", linger.ms {result['linger_ms']:g}"
     table = Table(
-        title=f"waterdrop bench: {result['messages']:,} x {result['size']} B, {mode}{rate}\n"
+        title=f"waterdrop bench: {result['messages']:,} x {result['size']:,} B, {mode}{rate}\n"
         f"{where}, librdkafka {result['librdkafka']}",
         show_header=False,
     )

@@ -6,7 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 @dataclass(frozen=True)
 class Setting:
@@ -189,6 +189,10 @@ class Config:
 
             raise ConfigurationInvalidError({name: CONFIG["unknown_setting"]})
         object.__setattr__(self, name, value)
+
+    if TYPE_CHECKING:
+        # Every setting of SETTINGS is an attribute (set in __init__ from the records).
+        def __getattr__(self, name: str) -> Any: ...
 
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in DEFAULTS}

@@ -217,7 +217,8 @@ class ConnectionPool:
             while True:
                 if self._shut_down:
                     raise ConnectionPoolClosedError(
-                        f"the connection pool {self!r} is shut down: no producer can be lent"
+                        f"the connection pool {self!r} is shut down: no producer can be lent; "
+                        "build a new ConnectionPool to produce again"
                     )
                 held = self._lent.get(owner)
                 if held is not None:
@@ -341,7 +342,10 @@ class ConnectionPool:
         """
         with self._cond:
             if self._shut_down:
-                raise ConnectionPoolClosedError(f"the connection pool {self!r} is shut down")
+                raise ConnectionPoolClosedError(
+                    f"the connection pool {self!r} is shut down: there is nothing to reload; "
+                    "build a new ConnectionPool instead"
+                )
             self._generation += 1
             idle = self._take_idle()
             self._cond.notify_all()

@@ -27,6 +27,7 @@ __all__ = [
     "AbortTransaction",
     "StatisticsNotEnabledError",
     "WaitTimeoutError",
+    "ClusterUnreachableError",
     "KafkaError",
     "ConnectionPoolTimeoutError",
     "ConnectionPoolClosedError",
@@ -75,32 +76,114 @@ class TransactionalOffsetInvalidError(_ContractError):
     """``transaction_mark_as_consumed`` got arguments it cannot use."""
 
 
-class ProducerNotConfiguredError(Error):
+def _producer(producer_id: Any) -> str:
+    """How a lifecycle error names its producer: ``producer 'orders'``."""
+    return "the producer" if producer_id is None else f"producer {producer_id!r}"
+
+
+class _LifecycleError(Error):
+    """A lifecycle error: built from its facts (``.producer_id`` and the like, kept as the
+    exception's args so it pickles), its text says what happened and what to do next."""
+
+    def __init__(self, producer_id: str | None = None, *args: Any) -> None:
+        super().__init__(producer_id, *args)
+        self.producer_id = producer_id
+
+    def __str__(self) -> str:
+        return self._text()
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+
+class ProducerNotConfiguredError(_LifecycleError):
     """The producer was used before ``setup``."""
 
+    def _text(self) -> str:
+        return (
+            "the producer is not configured: call producer.setup(kafka={'bootstrap.servers': "
+            "...}) before using it, or build it configured with Producer(kafka={...})"
+        )
 
-class ProducerAlreadyConfiguredError(Error):
+
+class ProducerAlreadyConfiguredError(_LifecycleError):
     """``setup`` was called twice."""
 
+    def _text(self) -> str:
+        return (
+            f"{_producer(self.producer_id)} is already configured: setup() runs once per "
+            "producer. For other settings build another Producer; for other per-topic "
+            "settings (acks, compression, timeouts) use producer.variant(...)"
+        )
 
-class ProducerUsedInParentProcessError(Error):
-    """A client built before ``fork()`` was used in the child (message: the child's pid)."""
+
+class ProducerUsedInParentProcessError(_LifecycleError):
+    """A client built before ``fork()`` was used in the child.
+
+    ``.pid``: the child's pid; ``.parent_pid``: the process that built the client;
+    ``.producer_id``. The child's next call builds a client of its own.
+    """
+
+    def __init__(
+        self, pid: int, producer_id: str | None = None, parent_pid: int | None = None
+    ) -> None:
+        Error.__init__(self, pid, producer_id, parent_pid)
+        self.pid = pid
+        self.producer_id = producer_id
+        self.parent_pid = parent_pid
+
+    def _text(self) -> str:
+        built = "" if self.parent_pid is None else f" in process {self.parent_pid}"
+        return (
+            f"{_producer(self.producer_id)} was used before a fork: its client was built"
+            f"{built} and cannot be used in this child process (pid {self.pid}), so this call "
+            "sent nothing. The next call here builds a new client for this process. To avoid "
+            "this, make one producer per process: create it (or first use it) after the fork, "
+            "e.g. in a multiprocessing initializer or your server's post-fork hook"
+        )
 
 
-class ProducerClosedError(Error):
+class ProducerClosedError(_LifecycleError):
     """The producer is closing or closed."""
 
+    def _text(self) -> str:
+        return (
+            f"{_producer(self.producer_id)} was closed (close() was called), so it takes no "
+            "more messages: build a new Producer to send more"
+        )
 
-class ProducerTransactionalCloseAttemptError(Error):
+
+class ProducerTransactionalCloseAttemptError(_LifecycleError):
     """``close()`` was called inside the caller's own transaction."""
 
+    def _text(self) -> str:
+        return (
+            f"{_producer(self.producer_id)}: close() was called inside its own transaction, "
+            "which would leave the transaction open; leave the transaction's block first "
+            "(`with producer.transaction():`, `async with` on waterdrop.aio: it commits or "
+            "aborts), then close the producer"
+        )
 
-class ProducerNotTransactionalError(Error):
+
+class ProducerNotTransactionalError(_LifecycleError):
     """``transaction()`` on a producer without ``transactional.id``."""
 
+    def _text(self) -> str:
+        return (
+            f"{_producer(self.producer_id)} is not transactional: set a 'transactional.id' "
+            "in its kafka settings to use transactions"
+        )
 
-class StatusInvalidError(Error):
+
+class StatusInvalidError(_LifecycleError):
     """The producer reached a lifecycle state that should be impossible."""
+
+    def _text(self) -> str:
+        status = self.args[1] if len(self.args) > 1 else "unknown"
+        return (
+            f"{_producer(self.producer_id)} is in a status that should not happen here "
+            f"({status}); this is a bug in waterdrop, please report it"
+        )
 
 
 class ProduceError(Error):
@@ -129,20 +212,82 @@ class ProduceManyError(ProduceError):
         self.dispatched = dispatched
 
 
-class TransactionRequiredError(Error):
-    """The operation is only allowed inside a transaction."""
+class TransactionRequiredError(_LifecycleError):
+    """The operation is only allowed inside a transaction; ``.operation`` names it."""
+
+    def __init__(self, producer_id: str | None = None, operation: str = "this call") -> None:
+        super().__init__(producer_id, operation)
+        self.operation = operation
+
+    def _text(self) -> str:
+        return (
+            f"{_producer(self.producer_id)}: {self.operation} needs a transaction; call it "
+            "inside `with producer.transaction():` (`async with` on waterdrop.aio)"
+        )
 
 
 class AbortTransaction(Error):
     """Raise inside ``with producer.transaction():`` to abort it quietly."""
 
 
-class StatisticsNotEnabledError(Error):
+class StatisticsNotEnabledError(_LifecycleError):
     """``statistics.emitted`` was subscribed after the client was built without statistics."""
+
+    def _text(self) -> str:
+        return (
+            f"{_producer(self.producer_id)} was connected without statistics (nothing "
+            "listened to statistics.emitted when its client was built, or kafka "
+            "'statistics.interval.ms' is 0), so statistics.emitted can no longer be "
+            "subscribed: subscribe before the producer's first use"
+        )
 
 
 class WaitTimeoutError(Error):
-    """A delivery handle was still pending when the wait timed out; it may yet be delivered."""
+    """A delivery handle was still pending when the wait timed out; it may yet be delivered.
+
+    ``.timeout_ms``: how long the wait was.
+    """
+
+    def __init__(self, timeout_ms: Any = None) -> None:
+        super().__init__(timeout_ms)
+        self.timeout_ms = timeout_ms
+
+    def __str__(self) -> str:
+        if not isinstance(self.timeout_ms, (int, float)):
+            return str(self.timeout_ms)
+        return (
+            f"no delivery report within {self.timeout_ms:,} ms: the message is still pending "
+            "and may yet be delivered (librdkafka retries until message.timeout.ms); wait on "
+            "the handle again, or raise max_wait_timeout"
+        )
+
+
+class ClusterUnreachableError(Error, ConnectionError):
+    """``ping()`` found no broker that answered within its ``max_wait_timeout``.
+
+    ``.bootstrap_servers``: where the producer looked; ``.cause``: librdkafka's last word on
+    why (its last error-level log line or error, e.g. "Connect to ... failed: Connection
+    refused"), None when it said nothing (a silent address: a firewall, a wrong host).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str = "",
+        max_wait_timeout: int = 0,
+        cause: str | None = None,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.max_wait_timeout = max_wait_timeout
+        self.cause = cause
+        why = cause or "librdkafka reported no error (nothing answered at that address)"
+        super().__init__(
+            f"no Kafka broker at {bootstrap_servers or '(no bootstrap.servers)'} answered "
+            f"within {max_wait_timeout:,} ms: {why}. Check that the brokers are running and "
+            "reachable from this host, and that bootstrap.servers names them."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.bootstrap_servers, self.max_wait_timeout, self.cause))
 
 
 class ConnectionPoolTimeoutError(Error, TimeoutError):
@@ -151,6 +296,13 @@ class ConnectionPoolTimeoutError(Error, TimeoutError):
 
 class ConnectionPoolClosedError(ProducerClosedError):
     """A checkout from a pool that was shut down."""
+
+    def __init__(self, message: str = "") -> None:
+        Error.__init__(self, message)
+        self.producer_id = None
+
+    def _text(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class KafkaError(Error):

@@ -34,13 +34,57 @@ async def test_an_invalid_message_is_reported_with_its_index(make_producer, topi
         result = getattr(producer, method)(_batch(topic))
         if method == "produce_many_sync":
             await result
-    assert raised.value.errors == {"payload": "must be string or nil"}
+    assert raised.value.errors == {
+        "payload": "must be bytes, bytearray, memoryview, str or None, got int"
+    }
     assert producer.queue_size == 0  # nothing before the invalid message was sent either
     # the sync producer reports the same (the same index, once errors carry one)
     with pytest.raises(MessageInvalidError) as sync_raised:
         getattr(producer.sync, method)(_batch(topic))
     assert sync_raised.value.errors == raised.value.errors
-    assert getattr(sync_raised.value, "index", None) == getattr(raised.value, "index", None)
+    assert sync_raised.value.index == raised.value.index == 2
+
+
+async def _call(producer_or_variant, method, arg):
+    result = getattr(producer_or_variant, method)(arg)
+    if hasattr(result, "__await__"):
+        await result
+
+
+@pytest.mark.parametrize("through", ["producer", "variant"])
+@pytest.mark.parametrize(
+    "method, bad_at",
+    [("produce_many_sync", 2), ("produce_many_async", 2), ("tombstone_many_sync", 1),
+     ("tombstone_many_async", 1), ("buffer_many", 2)],
+)
+async def test_every_batch_method_names_the_index(make_producer, topic, method, bad_at, through):
+    """API.md: MessageInvalidError.index is the first invalid message's position in a batch
+    (buffer_many: in the buffer its flush sends)."""
+    producer = make_producer()
+    target = producer if through == "producer" else producer.variant(max_wait_timeout=5_000)
+    if method.startswith("tombstone"):
+        batch = [{"topic": topic, "key": "k", "partition": 0}, {"topic": topic, "key": "k"}]
+    else:
+        batch = _batch(topic)
+    with pytest.raises(MessageInvalidError) as raised:
+        await _call(target, method, batch)
+        if method == "buffer_many":
+            await producer.flush_sync()
+    assert raised.value.index == bad_at
+    assert f"message {bad_at} of the batch is invalid" in str(raised.value)
+    assert producer.queue_size == 0
+
+
+@pytest.mark.parametrize(
+    "method, message",
+    [("produce_sync", {"payload": 42}), ("produce_async", {"payload": 42}),
+     ("tombstone_sync", {"key": "k"}), ("tombstone_async", {"key": "k"})],
+)
+async def test_a_single_message_method_has_no_index(make_producer, topic, method, message):
+    producer = make_producer()
+    with pytest.raises(MessageInvalidError) as raised:
+        await _call(producer, method, {"topic": topic, **message})
+    assert raised.value.index is None
 
 
 async def test_a_failed_batch_keeps_what_was_dispatched_and_reports_it(make_producer, topic):

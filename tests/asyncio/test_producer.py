@@ -347,3 +347,41 @@ async def test_first_dispatch_builds_the_client_off_the_loop(make_producer, topi
     assert handle.pending
     assert (await handle).offset == 0
     assert producer.status is Status.CONNECTED
+
+
+# --- ping: the startup check, awaited --------------------------------------------------------
+
+
+async def test_ping_counts_the_brokers(make_producer):
+    producer = make_producer()
+    assert await producer.ping() >= 1
+    assert producer.status is Status.CONNECTED
+    assert await producer.variant(topic_config={"acks": 1}).ping() >= 1
+
+
+async def test_ping_of_an_unreachable_cluster_fails_without_blocking_the_loop():
+    from waterdrop import ClusterUnreachableError
+    from waterdrop.testing import MockCluster
+
+    with MockCluster(brokers=1) as gone:
+        servers = gone.bootstrap_servers        # closed on exit: its port refuses now
+    producer = aio.Producer(kafka={"bootstrap.servers": servers})
+    ticks = 0
+    pinging = True
+
+    async def tick() -> None:
+        nonlocal ticks
+        while pinging:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        with pytest.raises(ClusterUnreachableError) as info:
+            await producer.ping(max_wait_timeout=1_000)
+        assert servers in str(info.value) and "Connection refused" in str(info.value)
+        assert ticks > 1, "the loop did not run while ping waited"
+    finally:
+        pinging = False
+        await ticker
+        await producer.close()

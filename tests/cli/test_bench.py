@@ -141,3 +141,46 @@ def test_compare_options_show_the_harness_defaults():
     assert f"default {DEFAULTS['rounds']}, --quick {QUICK['rounds']}" in params["rounds"].help
     assert f"with --compare: per round, {DEFAULTS['messages']:,}" in params["messages"].help
     assert params["batch"].default == DEFAULTS["batch"]
+
+
+@pytest.mark.parametrize(("mode", "settings", "linger"), [
+    ("sync", [], 0),                            # one at a time: no linger to wait out
+    ("async", [], 5),
+    ("many", [], 5),
+    ("sync", ["-X", "linger.ms=7"], 7),         # the user's setting wins
+])
+def test_sync_mode_does_not_linger_unless_told_to(mode, settings, linger):
+    result = invoke(["bench", "--mode", mode, "-n", "30", "--json", *settings])
+    assert result.exit_code == 0, result.stderr
+    assert last_json(result.stdout)["linger_ms"] == linger
+    assert f"linger.ms {linger}" in result.stderr
+
+
+def test_counts_have_thousands_separators():
+    result = invoke(["bench", "--mode", "many", "-n", "1500", "--size", "1200"])
+    assert result.exit_code == 0, result.stderr
+    assert "1,500 x 1,200 B" in result.stdout
+    delivered = next(line for line in result.stdout.splitlines() if "delivered" in line)
+    assert "1,500" in delivered
+
+
+def test_a_size_above_max_payload_size_names_the_option():
+    result = invoke(["bench", "-n", "5", "--size", "2000", "--max-payload-size", "1000"])
+    assert result.exit_code == 2
+    assert "2,000 bytes is above max_payload_size 1,000" in result.stderr
+    assert "--max-payload-size" in result.stderr
+
+
+def test_max_payload_size_lets_larger_payloads_through():
+    # above librdkafka's default message.max.bytes (1,000,000) too: the option raises it
+    result = invoke(["bench", "-n", "3", "--mode", "sync", "--size", "1500000",
+                     "--max-payload-size", "2000000", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = last_json(result.stdout)
+    assert (report["delivered"], report["max_payload_size"]) == (3, 2_000_000)
+
+
+def test_a_topic_above_kafkas_limit_is_a_usage_error():
+    result = invoke(["bench", "-n", "5", "-t", "t" * 250])
+    assert result.exit_code == 2
+    assert "is 250 characters long, above Kafka's limit of 249" in result.stderr

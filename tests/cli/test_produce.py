@@ -227,9 +227,10 @@ def test_unreachable_cluster_from_the_environment():
     [
         (["-X", "no.such.setting=1"], ['no.such.setting=1', "No such configuration property"]),
         (["-X", "linger.ms=soon"], ["linger.ms=soon", "Invalid value"]),
+        (["-X", "lingerms=5"], ["lingerms=5", "did you mean 'linger.ms'?"]),
         (["-X", "linger.ms"], ["-X", "expected KEY=VALUE"]),
         (["-H", "novalue"], ["--header", "expected NAME=VALUE"]),
-        (["-k", ""], ["--key", "must be a non-empty string"]),
+        (["-k", ""], ["--key", "must not be empty"]),
     ],
 )
 def test_bad_settings_and_arguments_are_usage_errors(args, expected):
@@ -243,8 +244,40 @@ def test_bad_settings_and_arguments_are_usage_errors(args, expected):
 def test_bad_topic_name_is_a_usage_error():
     proc = run("python -m waterdrop", ["produce", "-t", "no spaces!"], input=b"x\n")
     assert proc.returncode == 2
-    assert "--topic" in proc.stderr and "topic allowed format" in proc.stderr
+    assert "--topic" in proc.stderr
+    assert "'no spaces!' has the character ' ': a topic name uses only" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_topic_above_kafkas_limit_is_a_usage_error():
+    result = invoke(["produce", "-t", "t" * 300], input=b"x\n")
+    assert result.exit_code == 2
+    assert "--topic" in result.stderr
+    assert "is 300 characters long, above Kafka's limit of 249" in result.stderr
+    assert "delivered" not in result.stdout
+
+
+def test_a_payload_above_max_payload_size_names_the_size_the_limit_and_the_option():
+    result = invoke(["produce", "-t", "cli-big", "--json"], input=b"x" * 1_048_600 + b"\nok\n")
+    assert result.exit_code == 1
+    assert ("<stdin>:1: invalid input: payload: is 1,048,600 bytes, above max_payload_size "
+            "1,000,012 (raise it with --max-payload-size)") in result.stderr
+    assert last_json(result.stdout)["delivered"] == 1
+
+
+def test_max_payload_size_raises_the_limit(cluster, topic):
+    big = b"y" * 1_500_000  # above librdkafka's default message.max.bytes too
+    result = invoke(["produce", "-b", cluster.bootstrap_servers, "-t", topic, "-p", "0",
+                     "--max-payload-size", "2000000", "--json"], input=big + b"\n")
+    assert result.exit_code == 0, result.stderr
+    assert [m.value() for m in consume(cluster.bootstrap_servers, topic, 1)] == [big]
+
+
+def test_summary_counts_have_thousands_separators():
+    result = invoke(["produce", "-t", "cli-many", "-p", "0"],
+                    input=b"".join(b"m%d\n" % i for i in range(1_234)))
+    assert result.exit_code == 0, result.stderr
+    assert "1,234 delivered, 0 failed, 0 invalid" in result.stdout
 
 
 def test_unreadable_input_file_is_a_usage_error(tmp_path):

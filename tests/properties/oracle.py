@@ -21,6 +21,7 @@ from typing import Any
 VALID, INVALID, EITHER = "valid", "invalid", "either"
 KNOWN = {"topic", "payload", "key", "partition", "partition_key", "timestamp", "headers", "label"}
 TOPIC_RE = re.compile(r"\A[A-Za-z0-9_.\-]+\Z")
+TOPIC_MAX_LENGTH = 249  # Kafka's limit on a topic name
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -93,7 +94,7 @@ def judge(message: Any, topic: str, partitions: int, max_payload: int = 1_000_01
         verdict.worse(INVALID, "no topic")
     else:
         t = data["topic"]
-        if not isinstance(t, str) or not TOPIC_RE.match(t):
+        if not isinstance(t, str) or not TOPIC_RE.match(t) or len(t) > TOPIC_MAX_LENGTH:
             verdict.worse(INVALID, f"topic {t!r}")
         elif not _exact(t, str):
             verdict.worse(EITHER, "topic: str subclass")

@@ -1,6 +1,6 @@
 """Property: ``producer.variant(topic_config=..., max_wait_timeout=...)`` with any settings
-either refuses them with VariantInvalidError (at variant() or, for a value only librdkafka
-can judge, at the variant's first produce) with nothing sent, or gives a variant whose
+either refuses them with VariantInvalidError (at variant(), where librdkafka judges the
+values too; the first produce refusing one is tolerated) with nothing sent, or gives a variant whose
 messages are delivered intact (or refused as messages) exactly like the producer's."""
 
 from __future__ import annotations

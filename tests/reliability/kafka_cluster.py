@@ -118,6 +118,16 @@ class KafkaCluster:
             time.sleep(0.05)
         return pid
 
+    def pause(self, node: int) -> int:
+        """SIGSTOP node ``node``: it keeps its sockets, so requests sent to it queue in the
+        kernel and are processed, late, after ``resume``."""
+        pid = self.pid(node)
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    def resume(self, node: int) -> None:
+        os.kill(self.pid(node), signal.SIGCONT)
+
     def restart(self, node: int) -> None:
         """Start node ``node`` again; returns once every broker answers a metadata request."""
         self._run("start", "--node", str(node))

@@ -12,6 +12,10 @@ confluent-kafka's Consumer and reconciled by message number:
   in an ``error.occurred`` event;
 - no number appears twice, and each partition holds its numbers in increasing order.
 
+A second case freezes the leader (SIGSTOP) with produce requests in its socket until they
+time out, and checks that the broker's idempotence check keeps the retries from being written
+twice: the mock cluster cannot check that (see the test's docstring).
+
 Sizes: 300,000 messages in CI, 1,000,000 with WATERDROP_SOAK=1. The counts are printed and,
 with WATERDROP_RELIABILITY_REPORT=<file>, written to that JSON file (tests/reliability/report.py).
 """
@@ -19,6 +23,7 @@ with WATERDROP_RELIABILITY_REPORT=<file>, written to that JSON file (tests/relia
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from typing import Any
@@ -33,6 +38,7 @@ from tests.reliability.kafka_cluster import (
     read_all,
     wait_for,
 )
+from tests.reliability.reconcile import reconcile
 from tests.reliability.report import record
 from tests.reliability.sizes import sized
 from waterdrop import Producer, WaitTimeoutError
@@ -297,3 +303,64 @@ def test_sigkill_partition_leader_twice_loses_and_duplicates_nothing(cluster):
     assert sorted(label for label, _code, _topic in failed_events) == sorted(failed)
     assert all(failed[label] == code and t == topic for label, code, t in failed_events)
     assert len(kills) == KILLS and kills[0][0] > 0
+
+
+def test_requests_timed_out_after_the_broker_read_them_are_not_written_twice(cluster):
+    """Idempotence where it matters: the leader of partition 0 is frozen (SIGSTOP) with
+    produce requests in its socket buffer, the producer times them out and sends them again,
+    and the leader, thawed, reads the originals too. The broker's sequence check, not luck,
+    must keep every message exactly once.
+
+    This runs on the real broker because librdkafka's mock cluster checks producer sequences
+    only for transactional producers (rd_kafka_mock_validate_records returns early without a
+    TransactionalId), so it cannot tell an idempotent producer's retry from a new batch."""
+    topic = create_topic(cluster.bootstrap, 1, 3, {"min.insync.replicas": "2"})
+    count = 2_000
+    timed_out = threading.Event()
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage()
+            if "REQTMOUT" in text or "timed out" in text.lower():
+                timed_out.set()
+
+    logger = logging.getLogger(f"waterdrop.test.freeze.{id(timed_out)}")
+    logger.addHandler(Spy())
+    logger.propagate = False
+    producer = Producer(
+        kafka={
+            "bootstrap.servers": cluster.bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "request.timeout.ms": 1_000,
+            "socket.timeout.ms": 1_000,
+            "message.timeout.ms": 120_000,
+        },
+        max_wait_timeout=DELIVERY_DEADLINE_MS,
+        logger=logger,
+    )
+    handles: dict[int, Any] = {}
+    try:
+        # message 0 warms up: connection to the leader and producer id before the freeze
+        handles[0] = producer.produce_async(topic=topic, payload=b"0", label=0)
+        assert handles[0].wait().error is None
+        leader, _isr = partition_leaders(cluster.bootstrap, topic)[0]
+        assert leader > 0
+        cluster.pause(leader)
+        try:
+            for i in range(1, count // 2):
+                handles[i] = producer.produce_async(topic=topic, payload=b"%d" % i, label=i)
+            # the requests are in the frozen broker's socket and librdkafka gave up on them
+            assert timed_out.wait(60), "no produce request timed out while the leader was frozen"
+        finally:
+            cluster.resume(leader)
+        for i in range(count // 2, count):
+            handles[i] = producer.produce_async(topic=topic, payload=b"%d" % i, label=i)
+        outcome = reconcile(cluster.bootstrap, topic, handles,
+                            deadline_ms=DELIVERY_DEADLINE_MS)
+    finally:
+        close_within(producer, deadline_s=DELIVERY_DEADLINE_MS / 1000)
+    print(f"\n[frozen leader, idempotent] {outcome}")
+    assert len(outcome.succeeded) == count
+

@@ -311,11 +311,17 @@ def test_high_round_trip_time_still_delivers_everything_once(cluster, make_produ
     assert len(outcome.succeeded) == COUNT
 
 
-def test_round_trip_beyond_the_request_timeout_with_idempotence_never_duplicates(
+def test_round_trip_beyond_the_request_timeout_loses_nothing(
     cluster, make_producer
 ):
     """Responses slower than the request timeout: requests time out after the broker wrote
-    them and are sent again; idempotence must turn those retries into no duplicates."""
+    them and are sent again. Every message gets a verdict and none is lost.
+
+    Duplicates are allowed here: the mock cluster checks producer sequences only for
+    transactional producers (rd_kafka_mock_validate_records returns early without a
+    TransactionalId), so it writes an idempotent producer's retry a second time where a real
+    broker would not. The no-duplicates promise is checked on real brokers, by
+    tests/reliability/test_broker_failure.py's frozen-leader test."""
     topic = topic_on(cluster, "rtt-timeout")
     timed_out = threading.Event()
 
@@ -343,7 +349,7 @@ def test_round_trip_beyond_the_request_timeout_with_idempotence_never_duplicates
     assert timed_out.wait(60), "no request timed out"
     cluster.set_rtt(-1, 0)
     handles = first + produce_numbered(producer, topic, COUNT // 4, COUNT // 2)
-    outcome = reconcile(cluster.bootstrap_servers, topic, handles)
+    outcome = reconcile(cluster.bootstrap_servers, topic, handles, allow_duplicates=True)
     print(f"\n[rtt > request timeout, idempotent] {outcome}")
     assert len(outcome.succeeded) + len(outcome.failed) == COUNT // 2
 

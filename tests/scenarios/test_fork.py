@@ -163,6 +163,8 @@ def test_used_producer_raises_in_the_child_and_close_returns_promptly():
                 producer.produce_sync(topic=TOPIC, partition=0, payload=b"from child")
             except ProducerUsedInParentProcessError as error:
                 assert str(os.getpid()) in str(error)
+                assert "was used before a fork" in str(error)
+                assert error.pid == os.getpid() and error.parent_pid == os.getppid()
             else:
                 raise AssertionError("no ProducerUsedInParentProcessError in the child")
             start = time.monotonic()

@@ -21,12 +21,14 @@ import waterdrop
 import waterdrop.connection_pool
 from waterdrop import (
     AbortTransaction,
+    ClusterUnreachableError,
     ConfigurationInvalidError,
     ConnectionPool,
     DeliveryHandle,
     DeliveryReport,
     Error,
     KafkaError,
+    Message,
     MessageInvalidError,
     ProduceError,
     ProduceManyError,
@@ -87,6 +89,8 @@ from waterdrop.producer import Tags, Variant
 from waterdrop.producer import Producer as ProducerFromPackage
 from waterdrop.producer import Status as StatusFromPackage
 from waterdrop.testing import MockCluster
+from waterdrop.types import HeaderValue, Headers, Key, Payload, Timestamp
+from waterdrop.types import Message as MessageFromTypes
 
 
 def versions() -> None:
@@ -113,13 +117,42 @@ def produce(cluster: MockCluster) -> None:
     reveal_type(handle.report())  # R: waterdrop._core.DeliveryReport | None
     producer.produce_sync({"topic": "orders", "payload": b"{}"})
     producer.produce_many_sync([{"topic": "orders", "payload": b"1"}])
+    message: Message = {"topic": "orders", "payload": b"{}", "headers": {"trace": ["a", b"b"]}}
+    reveal_type(message["topic"])  # R: str
+    reveal_type(producer.produce_sync(message))  # R: waterdrop._core.DeliveryReport
+    reveal_type(producer.tombstone_sync(topic="orders", key=b"k", partition=2))  # R: waterdrop._core.DeliveryReport
+    buffered: tuple[Message, ...] = producer.buffer(message)
+    buffered = producer.messages
+    reveal_type(producer.flush_sync())  # R: list[waterdrop._core.DeliveryHandle]
+    also: MessageFromTypes = message
+    payload: Payload = None
+    key: Key = "k"
+    when: Timestamp = 1_700_000_000_000
+    value: HeaderValue = [b"x", "y"]
+    headers: Headers = {"h": value}
+    producer.produce_async(topic="orders", payload=payload, key=key, timestamp=when, headers=headers)
+    del also, buffered
     reveal_type(producer.produce_many_async([{"topic": "orders", "payload": b"2"}]))  # R: list[waterdrop._core.DeliveryHandle]
     reveal_type(producer.partition_count("orders"))  # R: int
+    try:
+        reveal_type(producer.ping(max_wait_timeout=10_000))  # R: int
+    except ClusterUnreachableError as unreachable:
+        reveal_type(unreachable.cause)  # R: str | None
+        reveal_type(unreachable.bootstrap_servers)  # R: str
     reveal_type(producer.queue_size)  # R: int
     reveal_type(producer.status)  # R: waterdrop.producer.status.Status
     reveal_type(producer.status.active)  # R: bool
     reveal_type(producer.transactional)  # R: bool
     reveal_type(producer.variant(topic_config={"acks": 1}))  # R: waterdrop.producer.variant.Variant
+    gzip = producer.variant(topic_config={"compression.type": "gzip"})
+    reveal_type(gzip.produce_sync(topic="orders", payload=b"{}"))  # R: waterdrop._core.DeliveryReport
+    reveal_type(gzip.produce_async({"topic": "orders", "payload": b"{}"}))  # R: waterdrop._core.DeliveryHandle
+    reveal_type(gzip.produce_many_sync([{"topic": "orders", "payload": b"1"}]))  # R: list[waterdrop._core.DeliveryHandle]
+    reveal_type(gzip.tombstone_async(topic="orders", key="k", partition=0))  # R: waterdrop._core.DeliveryHandle
+    buffered = gzip.buffer(topic="orders", payload="text")
+    reveal_type(gzip.flush_async())  # R: list[waterdrop._core.DeliveryHandle]
+    with gzip.transaction() as in_tx:
+        reveal_type(in_tx)  # R: waterdrop.producer.Producer
     reveal_type(producer.current_variant)  # R: waterdrop.producer.variant.Variant | None
     producer.tags.add("env", "test")
     reveal_type(producer.tags)  # R: waterdrop.producer.Tags
@@ -189,6 +222,8 @@ def handle_errors(producer: Producer) -> None:
 
 
 def transactions(producer: Producer) -> None:
+    with producer.transaction() as in_tx:
+        reveal_type(in_tx)  # R: waterdrop.producer.Producer
     with producer.transaction():
         producer.produce_async(topic="orders", payload=b"{}")
         raise AbortTransaction()
@@ -199,6 +234,15 @@ def instrument(producer: Producer) -> None:
         reveal_type(event["producer_id"])  # R: Any
 
     producer.monitor.subscribe("message.acknowledged", on_delivered)
+    reveal_type(producer.monitor)  # R: waterdrop.instrumentation.monitor.Monitor
+
+    @producer.monitor.subscribe("error.occurred")
+    def on_error(event: Event) -> None:
+        del event
+
+    reveal_type(on_error)  # R: def (event: waterdrop.instrumentation.monitor.Event)
+    reveal_type(producer.variant().monitor)  # R: waterdrop.instrumentation.monitor.Monitor
+    reveal_type(Monitor().subscribe(LoggerListener()))  # R: waterdrop.instrumentation.logger_listener.LoggerListener
     monitor.subscribe("producer.created", on_delivered)
     own = Monitor()
     reveal_type(own.available_events)  # R: tuple[str, ...]
@@ -243,12 +287,25 @@ async def with_asyncio(cluster: MockCluster) -> None:
     handle = producer.produce_async(topic="orders", payload=b"{}")
     await wait(handle)
     await wait_all([handle])
-    await producer.produce_sync(topic="orders", payload=b"{}")
+    reveal_type(await producer.produce_sync(topic="orders", payload=b"{}"))  # R: waterdrop._core.DeliveryReport
+    reveal_type(producer.produce_async({"topic": "orders", "payload": b"{}"}))  # R: waterdrop._core.DeliveryHandle
+    reveal_type(await handle)  # R: waterdrop._core.DeliveryReport
+    reveal_type(await wait(handle))  # R: waterdrop._core.DeliveryReport
+    reveal_type(await producer.produce_many_sync([{"topic": "orders", "payload": b"1"}]))  # R: list[waterdrop._core.DeliveryHandle]
+    reveal_type(await producer.tombstone_sync(topic="orders", key="k", partition=0))  # R: waterdrop._core.DeliveryReport
+    reveal_type(await producer.flush_sync())  # R: list[waterdrop._core.DeliveryHandle]
     reveal_type(await producer.partition_count("orders"))  # R: int
+    reveal_type(await producer.ping())  # R: int
+    reveal_type(await producer.variant().ping(max_wait_timeout=1_000))  # R: int
     variant = producer.variant(topic_config={"acks": 1})
     reveal_type(variant)  # R: waterdrop.aio.Variant
+    reveal_type(await variant.produce_sync(topic="orders", payload=b"{}"))  # R: waterdrop._core.DeliveryReport
     async_variant: AsyncVariant = variant
-    tx: AsyncTransaction = producer.transaction()
+    tx: AsyncTransaction[AsyncProducer] = producer.transaction()
+    async with producer.transaction() as in_tx:
+        reveal_type(in_tx)  # R: waterdrop.aio.Producer
+    async with variant.transaction() as variant_in_tx:
+        reveal_type(variant_in_tx)  # R: waterdrop.aio.Variant
     del async_variant, tx
     await producer.close()
     await asyncio.sleep(0)

@@ -6,6 +6,9 @@ start in a temporary directory, so the checkout's ``src/`` is never what they se
 - public_api.py (beside this file) must pass ``mypy --strict``; each
   ``reveal_type(x)  # R: T`` there must reveal exactly ``T``; every name in the ``__all__`` of
   every public module must be imported there and used.
+- wrong_calls.py (beside it) holds calls that are wrong: each line marked ``# E: <code>``
+  must get mypy errors of exactly those codes (and ``# E: <code>: <text>`` one whose message
+  contains <text>); every other line must get none.
 - ``stubtest waterdrop._core`` must find ``_core.pyi`` honest. Allowed: what Cython generates
   by itself (stubtest-allowlist.txt), and PEP 800 disjoint bases (every cdef class is one;
   marking them needs a typing_extensions feature that older type checkers don't know).
@@ -26,9 +29,14 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 API_FILE = HERE / "public_api.py"
+WRONG_FILE = HERE / "wrong_calls.py"
 ALLOWLIST = HERE / "stubtest-allowlist.txt"
 REVEALED = re.compile(r'^(?P<path>.+?):(?P<line>\d+): note: Revealed type is "(?P<type>.*)"$')
 EXPECTED = re.compile(r"#\s*R:\s*(?P<type>.+?)\s*$")
+ERROR = re.compile(
+    r"^(?P<path>.+?):(?P<line>\d+): error: (?P<message>.*?)(?:  \[(?P<code>[a-z0-9-]+)\])?$"
+)
+WRONG = re.compile(r"#\s*E:\s*(?P<codes>[a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)(?::\s*(?P<text>.+?))?\s*$")
 
 import mypy  # noqa: F401,E402  (requirements-test.txt; a missing mypy must fail, not skip)
 
@@ -129,6 +137,42 @@ def test_public_api_passes_mypy_strict(tmp_path: Path) -> None:
     assert not mismatches, "\n".join(mismatches)
 
 
+def test_wrong_calls_fail_with_the_expected_errors(tmp_path: Path) -> None:
+    res = _run(
+        ["-m", "mypy", "--strict", "--no-error-summary", "--show-absolute-path",
+         "--show-error-codes", "--cache-dir", str(tmp_path / ".mypy_cache"), str(WRONG_FILE)],
+        tmp_path,
+    )
+    lines = (res.stdout + res.stderr).splitlines()
+    got: dict[int, list[tuple[str, str]]] = {}
+    for line in lines:
+        m = ERROR.match(line)
+        if m is None:
+            continue
+        assert Path(m["path"]).resolve() == WRONG_FILE, "an error outside wrong_calls.py:\n" + line
+        got.setdefault(int(m["line"]), []).append((m["code"] or "", m["message"]))
+    problems = []
+    expected_count = 0
+    for lineno, text in enumerate(WRONG_FILE.read_text(encoding="utf-8").splitlines(), start=1):
+        m = WRONG.search(text)
+        errors = got.pop(lineno, [])
+        if m is None:
+            continue
+        expected_count += 1
+        codes = {code.strip() for code in m["codes"].split(",")}
+        if not errors:
+            problems.append(f"wrong_calls.py:{lineno}: mypy accepted it (expected {sorted(codes)})")
+            continue
+        if {code for code, _ in errors} != codes:
+            problems.append(f"wrong_calls.py:{lineno}: expected {sorted(codes)}, got {errors}")
+        elif m["text"] and not any(m["text"] in message for _, message in errors):
+            problems.append(f"wrong_calls.py:{lineno}: no message contains {m['text']!r}: {errors}")
+    for lineno, errors in sorted(got.items()):
+        problems.append(f"wrong_calls.py:{lineno}: unexpected {errors}")
+    assert expected_count >= 30, "wrong_calls.py lost its wrong calls"
+    assert not problems, "\n".join(problems) + "\n--- mypy ---\n" + "\n".join(lines)
+
+
 def test_core_stub_matches_the_extension(tmp_path: Path) -> None:
     help_text = _run(["-m", "mypy.stubtest", "--help"], tmp_path).stdout
     args = ["-m", "mypy.stubtest", "waterdrop._core", "--concise", "--allowlist", str(ALLOWLIST)]
@@ -136,3 +180,21 @@ def test_core_stub_matches_the_extension(tmp_path: Path) -> None:
         args.append("--ignore-disjoint-bases")
     res = _run(args, tmp_path)
     assert res.returncode == 0, "stubtest: _core.pyi disagrees with the built _core:\n" + res.stdout + res.stderr
+
+
+def test_message_type_has_the_fields_the_contract_accepts() -> None:
+    from datetime import datetime
+
+    from waterdrop import Message
+    from waterdrop._core import check_message
+
+    assert set(Message.__annotations__) == {
+        "topic", "payload", "key", "partition", "partition_key", "timestamp", "headers", "label",
+    }
+    assert Message.__required_keys__ == {"topic"}
+    full: Message = {
+        "topic": "orders", "payload": b"{}", "key": "k", "partition": 0, "partition_key": b"p",
+        "timestamp": datetime(2026, 1, 1), "headers": {"h": ["a", b"b"]}, "label": object(),
+    }
+    assert check_message(full) == {}
+    assert set(check_message({"topic": "orders", "payload": b"{}", "paylod": b""})) == {"paylod"}

@@ -26,6 +26,7 @@ API_ERROR_NAMES = [
     "AbortTransaction",
     "StatisticsNotEnabledError",
     "WaitTimeoutError",
+    "ClusterUnreachableError",
     "KafkaError",
 ]
 
@@ -48,6 +49,7 @@ def test_common_errors_are_importable_from_the_package():
         "WaitTimeoutError",
         "KafkaError",
         "AbortTransaction",
+        "ClusterUnreachableError",
     ):
         assert getattr(waterdrop, name) is getattr(errors, name)
 
@@ -134,3 +136,117 @@ class TestKafkaErrorChokepoint:
 
 def test_librdkafka_version_is_the_pin():
     assert waterdrop.librdkafka_version() == "2.14.2"
+
+
+def test_cluster_unreachable_error_names_servers_timeout_and_cause_and_pickles():
+    error = errors.ClusterUnreachableError("b1:9092,b2:9092", 10_000, "Connection refused")
+    text = str(error)
+    assert "b1:9092,b2:9092" in text and "10,000 ms" in text and "Connection refused" in text
+    assert isinstance(error, ConnectionError)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.bootstrap_servers, copy.max_wait_timeout, copy.cause, str(copy)) == (
+        "b1:9092,b2:9092", 10_000, "Connection refused", text)
+
+
+# --- lifecycle errors: what happened and what to do next (API.md), never just an id or a pid --
+
+
+@pytest.fixture
+def producer(cluster):
+    from waterdrop import Producer
+
+    p = Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers}, id="orders")
+    yield p
+    p.close()
+
+
+def test_not_configured_says_to_call_setup():
+    from waterdrop import Producer
+
+    with pytest.raises(errors.ProducerNotConfiguredError) as raised:
+        Producer().produce_sync(topic="t", payload=b"x")
+    text = str(raised.value)
+    assert "not configured" in text and "setup(" in text
+    assert text != "None"
+
+
+def test_already_configured_names_the_producer_and_the_way_out(producer):
+    with pytest.raises(errors.ProducerAlreadyConfiguredError) as raised:
+        producer.setup(kafka={"bootstrap.servers": "127.0.0.1:1"})
+    text = str(raised.value)
+    assert "producer 'orders' is already configured" in text
+    assert "another Producer" in text and "variant(" in text
+    assert raised.value.producer_id == "orders"
+
+
+@pytest.mark.parametrize("connected", [False, True])
+def test_closed_names_the_producer_and_that_it_was_closed(producer, connected):
+    if connected:
+        producer.client  # noqa: B018  (the core's own refusal, not only the Python layer's)
+    producer.close()
+    with pytest.raises(errors.ProducerClosedError) as raised:
+        producer.produce_sync(topic="t", payload=b"x")
+    text = str(raised.value)
+    assert "producer 'orders' was closed" in text and "new Producer" in text
+    assert raised.value.producer_id == "orders"
+
+
+def test_not_transactional_says_which_setting_makes_it_so(producer):
+    with pytest.raises(errors.ProducerNotTransactionalError) as raised, producer.transaction():
+        pass
+    assert "producer 'orders' is not transactional" in str(raised.value)
+    assert "transactional.id" in str(raised.value)
+
+
+def test_transaction_required_says_where_to_call_it(producer):
+    with pytest.raises(errors.TransactionRequiredError) as raised:
+        producer.transaction_mark_as_consumed("group", ("t", 0, 1))
+    text = str(raised.value)
+    assert "transaction_mark_as_consumed() needs a transaction" in text
+    assert "with producer.transaction():" in text
+
+
+def test_wait_timeout_says_the_message_may_still_be_delivered():
+    from waterdrop import Producer
+
+    with Producer(kafka={"bootstrap.servers": "127.0.0.1:1"}) as nowhere:
+        handle = nowhere.produce_async(topic="t", payload=b"x")
+        with pytest.raises(errors.WaitTimeoutError) as raised:
+            handle.wait(max_wait_timeout=50)
+        nowhere.purge()
+    text = str(raised.value)
+    assert "within 50 ms" in text and "may yet be delivered" in text
+    assert raised.value.timeout_ms == 50
+
+
+def test_used_in_parent_process_says_fork_and_one_producer_per_process():
+    error = errors.ProducerUsedInParentProcessError(4321, "orders", 1234)
+    text = str(error)
+    assert "producer 'orders' was used before a fork" in text
+    assert "process 1234" in text and "pid 4321" in text
+    assert "one producer per process" in text
+    assert (error.pid, error.parent_pid, error.producer_id) == (4321, 1234, "orders")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.ProducerNotConfiguredError(),
+        errors.ProducerAlreadyConfiguredError("orders"),
+        errors.ProducerClosedError("orders"),
+        errors.ProducerTransactionalCloseAttemptError("orders"),
+        errors.ProducerNotTransactionalError("orders"),
+        errors.ProducerUsedInParentProcessError(4321, "orders", 1234),
+        errors.TransactionRequiredError("orders", "transaction_mark_as_consumed()"),
+        errors.StatisticsNotEnabledError(),
+        errors.WaitTimeoutError(50),
+        errors.ConnectionPoolClosedError("the connection pool <pool> is shut down: no producer can be lent"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_lifecycle_errors_pickle_with_their_text_and_facts(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)
+    assert len(str(error)) > 40  # a sentence, not an id

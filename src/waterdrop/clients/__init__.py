@@ -17,6 +17,8 @@ from waterdrop.instrumentation import events as ev
 __all__ = ["Rdkafka", "Dummy", "Buffered"]
 
 _PURGE_CODES = ("purge_queue", "purge_inflight")
+#: how a failed init_transactions notes librdkafka's last error-level log line
+_LAST_ERROR_NOTE = "librdkafka's last error: "
 _LOG_LEVELS = {0: 50, 1: 50, 2: 50, 3: 40, 4: 30, 5: 20, 6: 20, 7: 10}
 
 
@@ -27,7 +29,9 @@ class Rdkafka:
     monitor and logger (the core object itself, so nothing sits between a produce call and C).
     """
 
-    def __new__(cls, producer: Any) -> Any:  # type: ignore[misc]
+    def __new__(cls, producer: Any, init_timeout_ms: int | None = None) -> Any:  # type: ignore[misc]
+        """``init_timeout_ms``: how long a transactional client's init_transactions may wait
+        for the cluster (``max_wait_timeout`` unless given: ``ping`` gives its own)."""
         config = producer.config
         monitor = producer.monitor
         statistics = monitor.listening(ev.STATISTICS_EMITTED)
@@ -50,9 +54,13 @@ class Rdkafka:
         client.start()
         if "transactional.id" in kafka:
             try:
-                client.init_transactions(int(config.max_wait_timeout))
-            except BaseException:
+                client.init_transactions(
+                    int(config.max_wait_timeout) if init_timeout_ms is None else init_timeout_ms)
+            except BaseException as error:
                 client.close(0, True)
+                logs = client.recent_error_logs
+                if logs and hasattr(error, "add_note"):   # why it timed out, e.g. refused
+                    error.add_note(f"{_LAST_ERROR_NOTE}{logs[-1]}")
                 raise
         return client
 
@@ -179,11 +187,10 @@ class Dummy:
     def _validated(
         message: Any, max_payload_size: int, index: int | None = None
     ) -> dict[str, Any]:
-        message = dict(message)
-        errors = _core.check_message(message, max_payload_size)
+        errors = _core.check_message(message, max_payload_size)  # a non-mapping's too
         if errors:
             raise MessageInvalidError(errors, index)
-        return message
+        return dict(message)
 
     def produce(self, message: Any, max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE, conf_key: Any = None,
                 max_wait_ms: int = -1) -> Any:
@@ -206,6 +213,10 @@ class Dummy:
 
     def partition_count(self, topic: str) -> int:
         return -1
+
+    def ping(self, timeout_ms: int = 0) -> int:
+        """No cluster behind this client: answers at once, with no brokers."""
+        return 0
 
     @property
     def queue_length(self) -> int:

@@ -54,6 +54,7 @@ cdef class Client:
     cdef int _server_active          # a waiting thread serves the queue; the poller parks
     cdef int _lazy                   # ... and may stay parked after it (see _poll_loop)
     cdef int _poller_parked          # the poller is parked (not in a queue poll)
+    cdef int64_t _served_wait_ns     # recent waits of serving waiters (ns): their spin
     cdef list _deferred              # what that thread left for the poller (events, batches)
     cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
     cdef _Waiter _park               # where the poller parks meanwhile
@@ -71,6 +72,8 @@ cdef class Client:
     cdef _Listening _delivery_listening   # ... to one of these events (core/listening.pxi)
     cdef public object on_callback_error
     cdef public object on_oauth_refresh
+    cdef list _recent_errors         # the last errors librdkafka reported (_serve_error) ...
+    cdef list _recent_error_logs     # ... and its last error-level log lines (_serve_log)
     cdef object _lock
     cdef object __weakref__
 
@@ -94,6 +97,8 @@ cdef class Client:
         self._park = _Waiter()
         self._heap_turn = _Waiter()
         self._deferred = []
+        self._recent_errors = []
+        self._recent_error_logs = []
         self._lock = _threading.Lock()
         self.max_wait_ms = max_wait_ms
         self.name = name
@@ -199,6 +204,55 @@ cdef class Client:
         err = rd_kafka_oauthbearer_set_token_failure(self.rk, reason.encode("utf-8"))
         if err:
             raise kafka_error(err)
+
+    # --- connectivity ----------------------------------------------------------------------------
+
+    def ping(self, long long timeout_ms):
+        """Wait until a broker answers a metadata request (brokers only, no topic), at most
+        ``timeout_ms``: the number of brokers it names, or -1 when none answered in time.
+
+        The wait runs without the GIL in slices of up to 1 s (Ctrl-C is seen between them);
+        a slice must outlast one round trip, so it is never cut shorter than that while time
+        is left. Why none answered is in ``recent_errors``.
+        """
+        cdef const rd_kafka_metadata_t *md = NULL
+        cdef rd_kafka_resp_err_t err
+        cdef int64_t deadline = wd_now_ns() + max(0, timeout_ms) * 1_000_000
+        cdef int64_t started
+        cdef int slice_ms, count
+        _enter_op(self)
+        try:
+            while True:
+                slice_ms = <int>max(1, min(1000, (deadline - wd_now_ns()) // 1_000_000))
+                started = wd_now_ns()
+                with nogil:
+                    err = rd_kafka_metadata(self.rk, 0, NULL, &md, slice_ms)
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR and md != NULL:
+                    count = md.broker_cnt
+                    rd_kafka_metadata_destroy(md)
+                    return count
+                if wd_now_ns() >= deadline:
+                    return -1
+                PyErr_CheckSignals()
+                if (wd_now_ns() - started) // 1_000_000 < slice_ms // 2:
+                    # refused at once (not a wait for a broker): do not spin on it
+                    _time.sleep(min(0.05, max(0, deadline - wd_now_ns()) / 1e9))
+        finally:
+            _leave_op(self)
+
+    @property
+    def recent_errors(self):
+        """The last errors librdkafka reported for this client as KafkaError (oldest first,
+        at most 16): with ``recent_error_logs``, why ping() found no broker."""
+        with cython.critical_section(self):
+            return tuple(self._recent_errors or ())
+
+    @property
+    def recent_error_logs(self):
+        """The text of librdkafka's last error-level log lines (oldest first, at most 16):
+        the detail its error events leave out ("Connect to ... failed: Connection refused")."""
+        with cython.critical_section(self):
+            return tuple(self._recent_error_logs or ())
 
     # --- topics ----------------------------------------------------------------------------------
 
@@ -552,3 +606,60 @@ cdef str _conf_value(object value):
 def conf_value(value):
     """The librdkafka string form of a setting value (bools as true/false)."""
     return _conf_value(value)
+
+
+def check_conf(dict settings, bint topic=False):
+    """librdkafka's verdict on each setting, set one by one on a configuration that is then
+    thrown away (nothing connects): ``{key: (unknown, reason)}`` for every setting it
+    refuses, ``unknown`` True when it knows no such property. ``topic``: per-topic settings
+    (rd_kafka_topic_conf_set); else the client's (rd_kafka_conf_set). Values take the form
+    the client gives them (``conf_value``)."""
+    cdef char errstr[512]
+    cdef rd_kafka_conf_t *conf = NULL
+    cdef rd_kafka_topic_conf_t *tconf = NULL
+    cdef rd_kafka_conf_res_t res
+    refused = {}
+    if topic:
+        tconf = rd_kafka_topic_conf_new()
+    else:
+        conf = rd_kafka_conf_new()
+    try:
+        for key, value in settings.items():
+            bkey = str(key).encode("utf-8")
+            bvalue = _conf_value(value).encode("utf-8")
+            errstr[0] = 0
+            if topic:
+                res = rd_kafka_topic_conf_set(tconf, bkey, bvalue, errstr, sizeof(errstr))
+            else:
+                res = rd_kafka_conf_set(conf, bkey, bvalue, errstr, sizeof(errstr))
+            if res != RD_KAFKA_CONF_OK:
+                refused[key] = (res == RD_KAFKA_CONF_UNKNOWN, errstr.decode("utf-8", "replace"))
+    finally:
+        if conf != NULL:
+            rd_kafka_conf_destroy(conf)
+        if tconf != NULL:
+            rd_kafka_topic_conf_destroy(tconf)
+    return refused
+
+
+def conf_properties_doc():
+    """librdkafka's own table of its configuration properties (rd_kafka_conf_properties_show,
+    Markdown: name, C/P, range, default, importance, description), or "" when no temporary
+    file can hold it. Read only to suggest the property nearest a misspelt key."""
+    cdef FILE *fp = tmpfile()
+    cdef char buf[4096]
+    cdef size_t n
+    if fp == NULL:
+        return ""
+    chunks = []
+    try:
+        rd_kafka_conf_properties_show(fp)
+        rewind(fp)
+        while True:
+            n = fread(buf, 1, sizeof(buf), fp)
+            if n == 0:
+                break
+            chunks.append(buf[:n])
+    finally:
+        fclose(fp)
+    return b"".join(chunks).decode("utf-8", "replace")

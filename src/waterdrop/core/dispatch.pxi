@@ -185,7 +185,10 @@ cdef class ProducerBase:
             start = _monotonic()
         handle = self._dispatch_one(message, &f, rest, "message.produce_sync", &wait_ms, True)
         try:
-            report = handle.wait(wait_ms, True)
+            if type(handle) is DeliveryHandle:
+                report = _handle_wait_sync(<DeliveryHandle>handle, wait_ms)
+            else:
+                report = handle.wait(wait_ms, True)
         except (_errors.KafkaError, _errors.WaitTimeoutError) as error:
             raise self._produce_error(_message_of(message, &f, rest), error,
                                       "message.produce_sync") from error

@@ -199,9 +199,8 @@ cdef class DeliveryHandle(DeliveryReport):
             else:
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
-            if not _handle_block(self, timeout_ms):
-                raise _errors.WaitTimeoutError(
-                    f"Waiting for delivery timed out after {timeout_ms} ms")
+            if not _handle_block(self, timeout_ms, False):
+                raise _errors.WaitTimeoutError(timeout_ms)
         if raise_response_error and self._error is not None:
             raise self._error
         return self
@@ -216,6 +215,18 @@ cdef class DeliveryHandle(DeliveryReport):
         if wd_load_int(&self._state) == _PENDING:
             return f"<DeliveryHandle topic={self.topic_name!r} pending label={self.label!r}>"
         return "<DeliveryHandle " + DeliveryReport.__repr__(self)[16:]
+
+
+cdef DeliveryHandle _handle_wait_sync(DeliveryHandle self, long long timeout_ms):
+    """produce_sync's ``wait(timeout_ms)``, for the message the caller has just produced: the
+    same answer and errors, with a brief spin before blocking (_serve_until)."""
+    if wd_load_int(&self._state) == _PENDING:
+        timeout_ms = min(timeout_ms, 9_000_000_000_000)
+        if not _handle_block(self, timeout_ms, True):
+            raise _errors.WaitTimeoutError(timeout_ms)
+    if self._error is not None:
+        raise self._error
+    return self
 
 
 cdef object _handle_run_callbacks(DeliveryHandle self):
@@ -237,13 +248,14 @@ cdef object _handle_run_callbacks(DeliveryHandle self):
     return callbacks[0]
 
 
-cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
-    """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
+cdef bint _handle_block(DeliveryHandle self, long long timeout_ms, bint spin) except -1:
+    """Wait until resolved; False on timeout. Checks for signals every 100 ms. ``spin``: see
+    _serve_until (produce_sync's wait)."""
     cdef int64_t deadline = wd_now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
     cdef Client client = self._waiter.client
     if client is not None:
         if _claim_queue(client):
-            return _serve_until(client, self, deadline)
+            return _serve_until(client, self, deadline, spin)
         if wd_load_int(&client._lazy):
             _wake_poller(client)
     return _handle_wait_condvar(self, deadline)

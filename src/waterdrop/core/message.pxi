@@ -1,6 +1,7 @@
 # A message: its fields read from a dict (or produce_async's keywords) in one pass, the
-# per-message contract on them (wording from waterdrop.contracts.wording, the table the
-# Python contracts share), and the prepared C form librdkafka gets (_Msg).
+# per-message contract on them, and the prepared C form librdkafka gets (_Msg). The contract
+# decides here whether a field is valid; the reason for one that is not comes from
+# waterdrop.contracts.wording (the texts the Python contracts share), called only then.
 
 cdef dict _MSG = _wording.MESSAGE
 cdef str _MISSING = _MSG["missing"]
@@ -10,11 +11,13 @@ cdef object _datetime = _dt.datetime
 cdef object _timezone_utc = _dt.timezone.utc
 cdef object _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
-# Topic names: ASCII letters, digits, '_', '-' and '.' (WaterDrop's /\A(\w|-|\.)+\z/).
+# Topic names: ASCII letters, digits, '_', '-' and '.' (WaterDrop's /\A(\w|-|\.)+\z/), at
+# most 249 of them (Kafka's limit): both from the wording module, which explains a refusal.
+cdef Py_ssize_t _TOPIC_MAX_LENGTH = _wording.TOPIC_MAX_LENGTH
 cdef bint _TOPIC_CHARS[128]
 memset(_TOPIC_CHARS, 0, sizeof(_TOPIC_CHARS))
 for _c in range(128):
-    _TOPIC_CHARS[_c] = chr(_c) in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+    _TOPIC_CHARS[_c] = chr(_c) in _wording.TOPIC_CHARS
 
 
 cdef bint _topic_valid(object topic):
@@ -26,7 +29,7 @@ cdef bint _topic_valid(object topic):
     if not (<str>topic).isascii():
         return False
     data = PyUnicode_AsUTF8AndSize(topic, &size)
-    if size == 0:
+    if size == 0 or size > _TOPIC_MAX_LENGTH:
         return False
     for i in range(size):
         c = <unsigned char>data[i]
@@ -262,7 +265,7 @@ cdef dict _check_fields(object message, Py_ssize_t max_payload_size, dict known_
     """
     cdef _Fields f
     if type(message) is not dict:
-        return {"topic": _MISSING, "payload": _MISSING}
+        return _wording.not_a_message(message)
     _extract(<dict>message, &f)
     return _check(&f, message, max_payload_size, known_topics, None)
 
@@ -306,7 +309,7 @@ cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict kn
           and (known_topics is None or type(<object>f.topic) is not str
                or PyDict_GetItem(known_topics, <object>f.topic) == NULL)
           and not _topic_valid(<object>f.topic)):
-        errors = _refuse(errors, "topic", _MSG["topic_format"])
+        errors = _refuse(errors, "topic", _wording.topic_reason(<object>f.topic))
 
     if f.payload == NULL:
         errors = _refuse(errors, "payload", _MISSING)
@@ -315,24 +318,25 @@ cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict kn
         t = type(payload)
         if not (t is bytes or t is str or payload is None or t is bytearray
                 or (t is memoryview and _usable_view(payload))):
-            errors = _refuse(errors, "payload", _MSG["payload_format"])
+            errors = _refuse(errors, "payload", _wording.payload_reason(payload))
 
     if not _is_none(f.key) and not _nonempty_key(<object>f.key):
-        errors = _refuse(errors, "key", _MSG["key_format"])
+        errors = _refuse(errors, "key", _wording.key_reason(<object>f.key))
 
     if f.partition != NULL:
         value = <object>f.partition
         if type(value) is not int or value < -1 or value > INT32_MAX:
-            errors = _refuse(errors, "partition", _MSG["partition_format"])
+            errors = _refuse(errors, "partition", _wording.partition_reason(value))
 
     if not _is_none(f.partition_key) and not _nonempty_key(<object>f.partition_key):
-        errors = _refuse(errors, "partition_key", _MSG["partition_key_format"])
+        errors = _refuse(errors, "partition_key",
+                         _wording.key_reason(<object>f.partition_key))
 
     if not _is_none(f.timestamp) and _timestamp_ms(<object>f.timestamp) == -2:
-        errors = _refuse(errors, "timestamp", _MSG["timestamp_format"])
+        errors = _refuse(errors, "timestamp", _wording.timestamp_reason(<object>f.timestamp))
 
     if not _is_none(f.headers) and type(<object>f.headers) is not dict:
-        errors = _refuse(errors, "headers", _MSG["headers_format"])
+        errors = _refuse(errors, "headers", _wording.headers_reason(<object>f.headers))
 
     if f.unknown:
         if errors is None:
@@ -346,12 +350,10 @@ cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict kn
 
     # Virtual rules: only when everything above passed (WaterDrop reports in stages).
     if not _is_none(f.headers):
-        if not _headers_valid(<dict>(<object>f.headers)):
-            return {"headers": _MSG["headers_invalid_key_type"]}
-        if not _headers_values_valid(<dict>(<object>f.headers)):
-            return {"headers": _MSG["headers_invalid_value_type"]}
-        if not _headers_encodable(<dict>(<object>f.headers)):
-            return {"headers": _MSG["headers_invalid_value_type"]}
+        if (not _headers_valid(<dict>(<object>f.headers))
+                or not _headers_values_valid(<dict>(<object>f.headers))
+                or not _headers_encodable(<dict>(<object>f.headers))):
+            return {"headers": _wording.headers_reason(<object>f.headers)}
 
     payload = <object>f.payload
     if payload is not None:
@@ -360,16 +362,16 @@ cdef dict _check(_Fields *fp, object names, Py_ssize_t max_payload_size, dict kn
             size = PyBytes_GET_SIZE(payload)
         elif t is str:
             if not _utf8_size(payload, &size):
-                return {"payload": _MSG["payload_format"]}
+                return {"payload": _wording.payload_reason(payload)}
         else:
             size = memoryview(payload).nbytes
         if size > max_payload_size:
-            return {"payload": _MSG["payload_max_size"]}
+            return {"payload": _wording.payload_size_reason(size, max_payload_size)}
     if f.key != NULL and type(<object>f.key) is str and not _utf8_size(<object>f.key, &size):
-        return {"key": _MSG["key_format"]}
+        return {"key": _wording.key_reason(<object>f.key)}
     if (f.partition_key != NULL and type(<object>f.partition_key) is str
             and not _utf8_size(<object>f.partition_key, &size)):
-        return {"partition_key": _MSG["partition_key_format"]}
+        return {"partition_key": _wording.key_reason(<object>f.partition_key)}
     return None
 
 

@@ -9,6 +9,7 @@
  *       clock reaches deadline_ns (spurious wake-ups allowed: callers re-check their state);
  *       0 when woken, non-zero on a timeout
  *   wd_now_ns(): the monotonic clock, in nanoseconds
+ *   wd_yield_cpu(): let another runnable thread have this CPU (a waiter's bounded spin)
  *   wd_thread_id(): the calling thread's id, the number threading.get_ident() returns
  *       (CPython's PyThread_get_thread_ident: pthread_self, or GetCurrentThreadId on Windows)
  *   wd_lock_t, wd_load_int, wd_cas_int, wd_add_ssize, ...: shared state without the GIL
@@ -110,6 +111,7 @@ static inline int wd_cond_wait_until(wd_cond_t *c, wd_mutex_t *m, int64_t deadli
 #else /* POSIX with pthread_condattr_setclock (Linux, the BSDs) */
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 typedef pthread_mutex_t wd_mutex_t;
@@ -144,6 +146,8 @@ static inline int64_t wd_now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static inline void wd_yield_cpu(void) { (void)sched_yield(); }
 
 #endif
 

@@ -1,11 +1,22 @@
 # The Client's delivery-report poller: one thread per client drains librdkafka's main queue
 # without the GIL and takes the GIL once per batch; a thread that waits for its own delivery
-# may serve the queue itself meanwhile (_serve_until, from a handle's wait). Functions of the
-# Client (their first argument, ``self``).
+# may serve the queue itself meanwhile (_serve_until, from a handle's wait); produce_sync's
+# wait spins briefly first when its recent round trips were short. Functions of the Client
+# (their first argument, ``self``).
 
 cdef enum:
     _EVENT_BATCH = 64
     _MSG_CHUNK = 1024
+    # produce_sync's waiter, serving the queue, first polls it without blocking (yielding the
+    # CPU between polls) for twice the recent round trip plus _SPIN_SLACK_NS, when that is at most
+    # _SPIN_MAX_NS, so that a fast delivery reaches a thread that is awake; a longer wait
+    # blocks at once (a spin that ends before the report comes only burns CPU that the
+    # broker thread, or a broker on the same host, needs). One wait counts for at most
+    # _SPIN_SAMPLE_MAX_NS in the running estimate, so a lone stall does not stop spinning
+    # for long.
+    _SPIN_MAX_NS = 200_000
+    _SPIN_SLACK_NS = 20_000
+    _SPIN_SAMPLE_MAX_NS = 400_000
 
 
 cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
@@ -23,6 +34,20 @@ cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
             break
         n += 1
     return n
+
+
+cdef inline int _drain_spinning(rd_kafka_queue_t *q, rd_kafka_event_t **events,
+                                int64_t spin_until) noexcept nogil:
+    """_drain without blocking: wait for an event by polling the queue's length until the
+    clock reaches ``spin_until`` (0 events then).
+
+    The length, not a zero-timeout poll: a poll of an empty queue would take the yield
+    meant for the poller (rd_kafka_queue_yield in _serve_until)."""
+    while rd_kafka_queue_length(q) == 0:
+        if wd_now_ns() >= spin_until:
+            return 0
+        wd_yield_cpu()
+    return _drain(q, events, 0)
 
 
 cdef _run_poller(Client self):
@@ -232,6 +257,7 @@ cdef _serve_error(Client self, rd_kafka_event_t *ev):
         code = rd_kafka_fatal_error(self.rk, errstr, sizeof(errstr))
         message = errstr.decode("utf-8", "replace")
     error = kafka_error(code, message, fatal != 0)
+    _remember(self, self._recent_errors, error)
     if self.on_error is not None:
         _call(self, self.on_error, "error", (error,))
 
@@ -240,11 +266,24 @@ cdef _serve_log(Client self, rd_kafka_event_t *ev):
     cdef const char *fac
     cdef const char *text
     cdef int level
-    if self.on_log is None:
+    if rd_kafka_event_log(ev, &fac, &text, &level) != 0:
         return
-    if rd_kafka_event_log(ev, &fac, &text, &level) == 0:
+    if level <= 3:   # LOG_ERR and worse: kept for ping()'s cause
+        _remember(self, self._recent_error_logs, (text or b"").decode("utf-8", "replace"))
+    if self.on_log is not None:
         _call(self, self.on_log, "log", (level, (fac or b"").decode("utf-8", "replace"),
                                         (text or b"").decode("utf-8", "replace")))
+
+
+cdef _remember(Client self, list recent, object item):
+    """Keep ``item`` among the last 16 of ``recent`` (read by Client.recent_errors and
+    recent_error_logs on another thread: under the client's critical section)."""
+    if recent is None:
+        return
+    with cython.critical_section(self):
+        recent.append(item)
+        if len(recent) > 16:
+            del recent[0]
 
 
 cdef _serve_stats(Client self, rd_kafka_event_t *ev):
@@ -293,22 +332,30 @@ cdef inline bint _claim_queue(Client self) noexcept:
     return True
 
 
-cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -1:
+cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline, bint spin) except -1:
     """Serve this client's queue on the waiting thread until ``h`` resolves.
 
     The delivery report then reaches the thread that waits for it directly, without a
-    hop through the poller thread (which parks meanwhile). False on timeout.
+    hop through the poller thread (which parks meanwhile). ``spin``: the caller waits for
+    the one message it has just produced (produce_sync); while such round trips were short
+    (``_served_wait_ns``, which only the thread serving the queue reads and writes) it
+    spins first, which saves the wake-up of a blocked thread. False on timeout.
     """
     cdef rd_kafka_event_t *events[_EVENT_BATCH]
     cdef rd_kafka_queue_t *q = self.mainq
     cdef int n
     cdef int slice_ms
     cdef int64_t now
+    cdef int64_t start = wd_now_ns()
     cdef list resolved = []
     # Serve for a short while only: the point is a fast answer for a fast delivery. A
     # slow one is waited for on the condition variable while the poller serves again,
     # so error and log events are never held back behind a long wait.
-    cdef int64_t serve_until = min(deadline, wd_now_ns() + 200_000_000)
+    cdef int64_t serve_until = min(deadline, start + 200_000_000)
+    cdef int64_t budget = 2 * self._served_wait_ns + _SPIN_SLACK_NS
+    cdef int64_t spin_until = 0
+    if spin and budget <= _SPIN_MAX_NS:
+        spin_until = min(serve_until, start + budget)
     # the caller claimed the queue (_claim_queue set _server_active)
     if not wd_load_int(&self._poller_parked):
         rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
@@ -317,15 +364,24 @@ cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -
             now = wd_now_ns()
             if now >= serve_until:
                 break
-            slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
-            with nogil:
-                n = _drain(q, events, slice_ms)
+            if now < spin_until:
+                with nogil:
+                    n = _drain_spinning(q, events, spin_until)
+            else:
+                slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
+                with nogil:
+                    n = _drain(q, events, slice_ms)
             if n > 0:
                 _serve(self, events, n, resolved)
             if wd_load_int(&self._stopping):
                 break
             PyErr_CheckSignals()
     finally:
+        if spin:
+            # this round trip in the estimate that sizes the next spin (an average over
+            # about the last 8), while this thread still owns the queue and the estimate
+            self._served_wait_ns += (min(wd_now_ns() - start, <int64_t>_SPIN_SAMPLE_MAX_NS)
+                                     - self._served_wait_ns) // 8
         # hand the queue back before any user code runs: a listener that waits for another
         # delivery must find the poller serving, not parked behind us
         wd_store_int(&self._server_active, 0)

@@ -155,7 +155,7 @@ cdef DeliveryHandle _produce_one(Client self, object message, Py_ssize_t max_pay
     cdef _Fields f
     message = _as_dict(message)
     if type(message) is not dict:
-        raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING})
+        raise _errors.MessageInvalidError(_wording.not_a_message(message))
     _extract(<dict>message, &f)
     return _produce_fields(self, &f, message, max_payload_size, conf_key, max_wait_ms)
 
@@ -221,7 +221,7 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
             memset(&ms[i], 0, sizeof(_Msg))
             ready = i + 1
             if type(message) is not dict:
-                raise _errors.MessageInvalidError({"topic": _MISSING, "payload": _MISSING}, i)
+                raise _errors.MessageInvalidError(_wording.not_a_message(message), i)
             _extract(<dict>message, &f)
             _own_fields(&ms[i], &f)
             if _plain_valid(&ms[i].f, max_payload_size, self._last_name):

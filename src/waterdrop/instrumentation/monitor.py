@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from waterdrop.errors import Error
 from waterdrop.instrumentation.events import CLASS_EVENTS, EVENTS, STATISTICS_EMITTED
@@ -43,6 +43,8 @@ class Event(Mapping[str, Any]):
 
 
 Listener = Callable[[Event], Any]
+_ListenerT = TypeVar("_ListenerT", bound=Listener)
+_ObjectT = TypeVar("_ObjectT")
 
 
 class Monitor:
@@ -72,6 +74,18 @@ class Monitor:
         if event not in self._events:
             raise EventNotRegisteredError(f"{event!r} is not a registered event")
 
+    # Overloaded so that a decorated listener keeps its type (mypy --strict refuses an untyped
+    # decorator); a str always matches the first two forms.
+    @overload
+    def subscribe(
+        self, event_or_listener: str, callback: None = None
+    ) -> Callable[[_ListenerT], _ListenerT]: ...
+    @overload
+    def subscribe(self, event_or_listener: str, callback: _ListenerT) -> _ListenerT: ...
+    @overload
+    def subscribe(
+        self, event_or_listener: _ObjectT, callback: None = None
+    ) -> _ObjectT: ...
     def subscribe(self, event_or_listener: Any, callback: Listener | None = None) -> Any:
         """``subscribe("event.name", fn)``, or ``subscribe(listener)`` with ``on_<event>`` methods.
 
@@ -110,10 +124,7 @@ class Monitor:
         if self._statistics_frozen and STATISTICS_EMITTED in handlers:
             from waterdrop.errors import StatisticsNotEnabledError
 
-            raise StatisticsNotEnabledError(
-                "Cannot subscribe to `statistics.emitted` after the producer has been connected "
-                "without statistics: subscribe before the first use"
-            )
+            raise StatisticsNotEnabledError()
 
     def freeze_statistics_listeners(self) -> None:
         """Refuse later statistics.emitted subscriptions (the client was built without them)."""

@@ -1,7 +1,7 @@
 """OpenTelemetry tracing: one PRODUCER span per message, from dispatch to delivery report.
 
-Install with ``pip install waterdrop[otel]`` (the listener needs only ``opentelemetry-api``;
-an SDK, e.g. ``opentelemetry-sdk``, exports the spans)::
+Install ``opentelemetry-api`` (``pip install '.[otel]'`` in a checkout of waterdrop installs
+it with waterdrop); an SDK, e.g. ``opentelemetry-sdk``, exports the spans::
 
     from waterdrop.instrumentation.opentelemetry import OpenTelemetryListener
 

@@ -1,6 +1,7 @@
 """Prometheus metrics from a producer's events, on ``prometheus_client``.
 
-Install with ``pip install waterdrop[prometheus]``::
+Install ``prometheus-client`` (``pip install '.[prometheus]'`` in a checkout of waterdrop
+installs it with waterdrop)::
 
     from waterdrop.instrumentation.prometheus import PrometheusListener
 

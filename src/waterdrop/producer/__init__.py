@@ -10,15 +10,18 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, overload
 
 from waterdrop import config as _config
 from waterdrop import _core
 from waterdrop._core import DeliveryHandle, DeliveryReport, ProducerBase
 from waterdrop.contracts import config as _config_contract
 from waterdrop.contracts import variant as _variant_contract
+from waterdrop.contracts import wording
 from waterdrop.contracts.wording import TOMBSTONE
 from waterdrop.errors import (
+    ClusterUnreachableError,
     KafkaError,
     MessageInvalidError,
     ProduceError,
@@ -36,6 +39,7 @@ from waterdrop.instrumentation.payloads import produced_async, produced_sync
 from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy, one_message
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp
 
 __all__ = ["Producer", "Status", "Tags", "Variant"]
 
@@ -83,7 +87,10 @@ class Producer(ProducerBase):
     def __init__(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> None:
         self.id: str | None = None
         self.config: _config.Config | None = None
-        self.monitor: Any = None
+        # config.monitor once configured. None before setup(), which its type does not say:
+        # typed Monitor so that listeners and decorators are checked (an unconfigured
+        # producer refuses every other use anyway).
+        self.monitor: Monitor = None  # type: ignore[assignment]
         self.tags = Tags()
         self._status = Status.INITIAL
         self._client: Any = None
@@ -172,7 +179,7 @@ class Producer(ProducerBase):
         return self._middleware
 
     @property
-    def messages(self) -> tuple[Any, ...]:
+    def messages(self) -> tuple[Message, ...]:
         """The internal buffer (a read-only snapshot)."""
         return tuple(self._messages)
 
@@ -242,6 +249,41 @@ class Producer(ProducerBase):
         """Partitions of ``topic`` (cached 30 s; -1 if unknown); builds the client if needed."""
         return self._get_client().partition_count(topic)
 
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """Wait until a broker answers a metadata request; the number of brokers it names.
+
+        A startup check: it builds the client if needed (so settings librdkafka only judges
+        together fail here too) and raises ClusterUnreachableError, naming the bootstrap
+        servers and librdkafka's last cause ("Connection refused"), when no broker answers
+        within ``max_wait_timeout`` ms. A refused connection is retried until then: a broker
+        that is still starting counts once it answers. The test clients answer 0 at once.
+        """
+        if not isinstance(max_wait_timeout, int) or isinstance(max_wait_timeout, bool):
+            raise TypeError(
+                f"max_wait_timeout must be an int (milliseconds), not {max_wait_timeout!r}")
+        if max_wait_timeout < 0:
+            raise ValueError(f"max_wait_timeout must be >= 0 ms, not {max_wait_timeout}")
+        kafka = self.config.kafka if self.config is not None else {}
+        servers = str(kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or "")
+        try:
+            # a transactional client is built with init_transactions, which waits for the
+            # cluster too: within ping's timeout, not max_wait_timeout
+            client = self._get_client() if self._client is not None else self._connect(
+                init_timeout_ms=max_wait_timeout if self._transactional else None)
+        except KafkaError as error:
+            if not self._transactional or error.fatal:
+                raise
+            raise ClusterUnreachableError(
+                servers, max_wait_timeout, _init_failure_cause(error)) from None
+        ping = getattr(client, "ping", None)
+        if ping is None:
+            raise NotImplementedError(
+                f"{type(client).__name__} (client_class) has no ping(timeout_ms)")
+        brokers = ping(max_wait_timeout)
+        if brokers >= 0:
+            return int(brokers)
+        raise ClusterUnreachableError(servers, max_wait_timeout, _unreachable_cause(client))
+
     # --- the client ------------------------------------------------------------------------------
 
     def _ensure_active(self) -> None:
@@ -260,7 +302,9 @@ class Producer(ProducerBase):
             return client
         return self._connect()
 
-    def _connect(self) -> Any:
+    def _connect(self, init_timeout_ms: int | None = None) -> Any:
+        """The client for this process, built first if need be. ``init_timeout_ms``: bound a
+        transactional client's init_transactions below max_wait_timeout (ping's timeout)."""
         with self._connect_lock:
             status = self._status
             if status is Status.INITIAL:
@@ -275,9 +319,12 @@ class Producer(ProducerBase):
                 if hasattr(client, "abandon"):
                     client.abandon()
                 self._status = Status.CONFIGURED
-                raise ProducerUsedInParentProcessError(os.getpid())
+                raise ProducerUsedInParentProcessError(os.getpid(), self.id, self._client_pid)
             assert self.config is not None
-            client = self.config.client_class(self)
+            if init_timeout_ms is not None and self.config.client_class is _default_client_class():
+                client = self.config.client_class(self, init_timeout_ms=init_timeout_ms)
+            else:
+                client = self.config.client_class(self)
             if type(client) is _core.Client and type(self.monitor) is Monitor:
                 # the core then skips the per-batch delivery callback while nobody listens
                 client.delivery_monitor = self.monitor
@@ -397,11 +444,11 @@ class Producer(ProducerBase):
             except (KafkaError, ProducerClosedError) as retry_error:
                 error = retry_error
 
-    def produce_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def produce_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Validate every message, enqueue them all; return their handles."""
         return self._produce_many(messages, False)
 
-    def produce_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def produce_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Send every message and wait for all of them; return their (final) handles."""
         return self._produce_many(messages, True)
 
@@ -556,27 +603,30 @@ class Producer(ProducerBase):
 
     @staticmethod
     def _tombstone(
-        message: Mapping[str, Any] | None, fields: dict[str, Any], method: str = "tombstone_sync"
-    ) -> dict[str, Any]:
-        data = dict(one_message(method, message, fields))
+        message: Message | None, fields: dict[str, Any], method: str = "tombstone_sync"
+    ) -> Message:
+        given = one_message(method, message, fields)
+        if not hasattr(given, "keys"):
+            raise MessageInvalidError(wording.not_a_message(given, ("key", "partition")))
+        data = dict(given)
         errors: dict[str, str] = {}
         key = data.get("key")
         if "key" not in data:
             errors["key"] = TOMBSTONE["missing"]
         elif not isinstance(key, (str, bytes)) or not key:
-            errors["key"] = TOMBSTONE["key_format"]
+            errors["key"] = wording.key_reason(key)
         partition = data.get("partition")
         if "partition" not in data:
-            errors["partition"] = TOMBSTONE["missing"]
+            errors["partition"] = TOMBSTONE["partition_missing"]
         elif type(partition) is not int or partition < 0:
-            errors["partition"] = TOMBSTONE["partition_format"]
+            errors["partition"] = wording.partition_reason(partition, 0)
         if errors:
             raise MessageInvalidError(errors)
         data["payload"] = None
-        return data
+        return data  # type: ignore[return-value]  # checked above
 
     @classmethod
-    def _tombstones(cls, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _tombstones(cls, messages: Iterable[Message]) -> list[Message]:
         """``_tombstone`` of each message of a batch; the error names the invalid one's index."""
         batch = []
         for index, message in enumerate(messages):
@@ -586,35 +636,59 @@ class Producer(ProducerBase):
                 raise MessageInvalidError(error.errors, index) from None
         return batch
 
+    @overload
+    def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
     def tombstone_sync(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryReport: ...
+    def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
     ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic: a null payload to an explicit partition."""
         return self.produce_sync(self._tombstone(message, fields))
 
+    @overload
+    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
     def tombstone_async(
-        self, message: Mapping[str, Any] | None = None, /, **fields: Any
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryHandle: ...
+    def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
         return self.produce_async(self._tombstone(message, fields, "tombstone_async"))
 
-    def tombstone_many_sync(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
         return self.produce_many_sync(self._tombstones(messages))
 
-    def tombstone_many_async(self, messages: Iterable[Mapping[str, Any]]) -> list[DeliveryHandle]:
+    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
         """Tombstones for many keys without waiting: returns their delivery handles."""
         return self.produce_many_async(self._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
 
-    def buffer(self, message: Mapping[str, Any] | None = None, /, **fields: Any) -> tuple[Any, ...]:
+    @overload
+    def buffer(self, message: Message, /) -> tuple[Message, ...]: ...
+    @overload
+    def buffer(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> tuple[Message, ...]: ...
+    def buffer(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> tuple[Message, ...]:
         """Keep a message in the internal buffer; middleware and validation run at flush."""
-        message = one_message("buffer", message, fields)
-        self._add_to_buffer([message], ev.MESSAGE_BUFFERED, message=message)
+        one = one_message("buffer", message, fields)
+        self._add_to_buffer([one], ev.MESSAGE_BUFFERED, message=one)
         return self.messages
 
-    def buffer_many(self, messages: Iterable[Mapping[str, Any]]) -> list[Any]:
+    def buffer_many(self, messages: Iterable[Message]) -> list[Message]:
         """Append messages to the internal buffer (validated when flushed); returns them."""
         batch = list(messages)
         self._add_to_buffer(batch, ev.MESSAGES_BUFFERED, messages=batch)
@@ -849,7 +923,7 @@ class Producer(ProducerBase):
 
     # --- transactions (see waterdrop.producer.transactions) --------------------------------------
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractContextManager[Producer]:
         """``with producer.transaction():`` — see waterdrop.producer.transactions."""
         from waterdrop.producer.transactions import transaction
 
@@ -899,6 +973,38 @@ class Producer(ProducerBase):
         """Let ``thread`` dispatch as the owner of the transaction the caller claimed (the
         asyncio producer: begun on its transaction thread, used from the loop's)."""
         self._transaction_owner = thread
+
+
+def _init_failure_cause(error: KafkaError) -> str:
+    """Why a transactional client's init_transactions found no broker: librdkafka's last
+    error-level log line, noted on the error by the client (else the error itself)."""
+    from waterdrop.clients import _LAST_ERROR_NOTE
+
+    for note in reversed(getattr(error, "__notes__", ())):
+        if note.startswith(_LAST_ERROR_NOTE):
+            return _without_thread(note[len(_LAST_ERROR_NOTE):])
+    return str(error)
+
+
+def _without_thread(line: str) -> str:
+    """A librdkafka log line without its "[thrd:...]: " prefix (it says nothing here)."""
+    if line.startswith("[thrd:") and "]: " in line:
+        return line.split("]: ", 1)[1]
+    return line
+
+
+def _unreachable_cause(client: Any) -> str | None:
+    """librdkafka's last word on why no broker answered: its last error-level log line (the
+    detail: "Connect to ipv4#127.0.0.1:1 failed: Connection refused"), else its last error
+    other than the summary all_brokers_down, else that summary; None if it said nothing."""
+    logs = getattr(client, "recent_error_logs", ())
+    if logs:
+        return _without_thread(str(logs[-1]))
+    errors = list(getattr(client, "recent_errors", ()))
+    for error in reversed(errors):
+        if getattr(error, "code", None) != "all_brokers_down":
+            return str(error)
+    return str(errors[-1]) if errors else None
 
 
 def _default_client_class() -> Any:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from waterdrop.producer import Producer
     from waterdrop.producer.status import Status
     from waterdrop.producer.variant import Variant
+    from waterdrop.types import Message
 
 T = TypeVar("T")
 
@@ -222,14 +223,12 @@ class Batch:
             )
 
 
-def one_message(
-    method: str, message: Mapping[str, Any] | None, fields: dict[str, Any]
-) -> Mapping[str, Any]:
+def one_message(method: str, message: Message | None, fields: dict[str, Any]) -> Message:
     """The message a single-message method (``method``) was given: the mapping, or its fields
     as keyword arguments. Both raise TypeError, before anything is done: nothing is silently
     dropped or merged (``produce_async``/``produce_sync`` check the same in the core)."""
     if message is None:
-        return fields
+        return fields  # type: ignore[return-value]  # the keyword overload's, typed there
     if fields:
         raise TypeError(mapping_and_fields(method, list(fields)))
     return message

@@ -26,7 +26,7 @@ from waterdrop.producer.status import Status
 
 def transaction(producer: ProducerInternals) -> Transaction:
     if not producer.transactional:
-        raise ProducerNotTransactionalError(f"{producer.id} is not transactional")
+        raise ProducerNotTransactionalError(producer.id)
     return Transaction(producer)
 
 
@@ -191,7 +191,7 @@ def mark_as_consumed(
 ) -> None:
     """Commit ``message``'s offset + 1 for ``consumer``'s group inside the transaction."""
     if not producer.in_transaction:
-        raise TransactionRequiredError(f"{producer.id}: transaction_mark_as_consumed needs a transaction")
+        raise TransactionRequiredError(producer.id, "transaction_mark_as_consumed()")
     command = store_offset(producer, consumer, message, offset_metadata)
     start = time.monotonic()
     command()
@@ -206,7 +206,10 @@ def store_offset(
     that runs its transaction's commands."""
     group, topic, partition, offset = _offset_arguments(consumer, message)
     if offset_metadata is not None and not isinstance(offset_metadata, str):
-        raise TransactionalOffsetInvalidError({"offset_metadata": "must be string or nil"})
+        from waterdrop.contracts.wording import TRANSACTIONAL_OFFSET, bad
+
+        reason = bad(TRANSACTIONAL_OFFSET["offset_metadata_format"], offset_metadata)
+        raise TransactionalOffsetInvalidError({"offset_metadata": reason})
     client = producer._get_client()
     variant = producer.current_variant
     assert variant is not None  # a transaction runs: the producer is configured
@@ -241,6 +244,7 @@ def marked_as_consumed(
 
 def _offset_arguments(consumer: Any, message: Any) -> tuple[Any, str, int, int]:
     from waterdrop.contracts.wording import TRANSACTIONAL_OFFSET as WORDING
+    from waterdrop.contracts.wording import bad
 
     errors: dict[str, str] = {}
     group: Any = None
@@ -249,9 +253,9 @@ def _offset_arguments(consumer: Any, message: Any) -> tuple[Any, str, int, int]:
     elif callable(getattr(consumer, "consumer_group_metadata", None)):
         group = consumer.consumer_group_metadata()
         if not isinstance(group, (bytes, bytearray, str)):
-            errors["consumer"] = WORDING["consumer_format"]
+            errors["consumer"] = bad(WORDING["consumer_group_metadata_format"], group)
     else:
-        errors["consumer"] = WORDING["consumer_format"]
+        errors["consumer"] = bad(WORDING["consumer_format"], consumer)
     topic = partition = offset = None
     if isinstance(message, dict):
         topic, partition, offset = message.get("topic"), message.get("partition"), message.get("offset")

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, overload
 
 from waterdrop import _core
-from waterdrop._core import CURRENT_VARIANT
+from waterdrop._core import CURRENT_VARIANT, DeliveryHandle, DeliveryReport
+from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.producer._internal import Forwarded
+from waterdrop.producer.status import Status
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp
 
-_DELEGATED = (
-    "produce_sync",
-    "produce_async",
-    "produce_many_sync",
-    "produce_many_async",
-    "tombstone_sync",
-    "tombstone_async",
-    "tombstone_many_sync",
-    "tombstone_many_async",
-    "buffer",
-    "buffer_many",
-    "flush_sync",
-    "flush_async",
-)
+if TYPE_CHECKING:
+    from waterdrop.producer import Producer
 
 
 class Variant:
@@ -35,7 +28,7 @@ class Variant:
 
     def __init__(
         self,
-        producer: Any,
+        producer: Producer,
         topic_config: dict[str, Any] | None = None,
         max_wait_timeout: int | None = None,
         default: bool = False,
@@ -43,7 +36,9 @@ class Variant:
         self.producer = producer
         self.topic_config = dict(topic_config or {})
         self.max_wait_timeout = (
-            int(producer.config.max_wait_timeout) if max_wait_timeout is None else max_wait_timeout
+            int(producer.config.max_wait_timeout)  # type: ignore[union-attr]  # a configured one
+            if max_wait_timeout is None
+            else max_wait_timeout
         )
         self.default = default
         # hashable key of the per-topic settings; None shares the default topic handles
@@ -53,13 +48,167 @@ class Variant:
             else None
         )
 
-    def transaction(self) -> Any:
+    # --- dispatch: the producer's method with this variant current ---------------------------
+    # Each one sets CURRENT_VARIANT around the producer's own method (all the policy is
+    # there). Written out, not generated, so type checkers see them; the body is the same
+    # one call for each, which is no slower than a generated forwarder.
+
+    @overload
+    def produce_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
+    def produce_sync(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> DeliveryReport: ...
+    def produce_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryReport:
+        """``producer.produce_sync`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.produce_sync(message, **fields)  # type: ignore[arg-type]
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    @overload
+    def produce_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
+    def produce_async(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> DeliveryHandle: ...
+    def produce_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryHandle:
+        """``producer.produce_async`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.produce_async(message, **fields)  # type: ignore[arg-type]
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def produce_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+        """``producer.produce_many_sync`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.produce_many_sync(messages)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def produce_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+        """``producer.produce_many_async`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.produce_many_async(messages)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    @overload
+    def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    @overload
+    def tombstone_sync(
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryReport: ...
+    def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryReport:
+        """``producer.tombstone_sync`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.tombstone_sync(message, **fields)  # type: ignore[arg-type]
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    @overload
+    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    @overload
+    def tombstone_async(
+        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        headers: Headers | None = ..., label: Any = ...,
+    ) -> DeliveryHandle: ...
+    def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> DeliveryHandle:
+        """``producer.tombstone_async`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.tombstone_async(message, **fields)  # type: ignore[arg-type]
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+        """``producer.tombstone_many_sync`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.tombstone_many_sync(messages)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+        """``producer.tombstone_many_async`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.tombstone_many_async(messages)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    @overload
+    def buffer(self, message: Message, /) -> tuple[Message, ...]: ...
+    @overload
+    def buffer(
+        self, *, topic: str, payload: Payload, key: Key = ..., partition: int = ...,
+        partition_key: Key = ..., timestamp: Timestamp = ..., headers: Headers | None = ...,
+        label: Any = ...,
+    ) -> tuple[Message, ...]: ...
+    def buffer(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
+        self, message: Message | None = None, /, **fields: Any
+    ) -> tuple[Message, ...]:
+        """``producer.buffer`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.buffer(message, **fields)  # type: ignore[arg-type]
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def buffer_many(self, messages: Iterable[Message]) -> list[Message]:
+        """``producer.buffer_many`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.buffer_many(messages)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def flush_sync(self) -> list[DeliveryHandle]:
+        """``producer.flush_sync`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.flush_sync()
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def flush_async(self) -> list[DeliveryHandle]:
+        """``producer.flush_async`` with this variant's settings."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            return self.producer.flush_async()
+        finally:
+            CURRENT_VARIANT.reset(token)
+
+    def transaction(self) -> AbstractContextManager[Producer]:
+        """``producer.transaction()`` with this variant current inside the block."""
         return _Scoped(self, self.producer.transaction())
 
     # The rest is the producer's. Explicit (not __getattr__): a class with __getattr__ makes
     # every attribute read slower, and conf_key / max_wait_timeout are read per message.
     def partition_count(self, topic: str) -> int:
-        return self.producer.partition_count(topic)  # type: ignore[no-any-return]
+        return self.producer.partition_count(topic)
+
+    def ping(self, max_wait_timeout: int = 10_000) -> int:
+        """The producer's ``ping`` (one cluster for every variant): the number of brokers."""
+        return self.producer.ping(max_wait_timeout)
 
     def close(self, force: bool = False) -> None:
         self.producer.close(force)
@@ -67,11 +216,11 @@ class Variant:
     def purge(self) -> None:
         self.producer.purge()
 
-    id = Forwarded[Any]("producer")
-    monitor = Forwarded[Any]("producer")
+    id = Forwarded[str | None]("producer")
+    monitor = Forwarded[Monitor]("producer")
     config = Forwarded[Any]("producer")
-    status = Forwarded[Any]("producer")
-    messages = Forwarded[Any]("producer")
+    status = Forwarded[Status]("producer")
+    messages = Forwarded[tuple[Message, ...]]("producer")
 
     def __repr__(self) -> str:
         return (
@@ -80,33 +229,15 @@ class Variant:
         )
 
 
-def _delegate(name: str) -> Any:
-    def method(self: Variant, *args: Any, **kwargs: Any) -> Any:
-        token = CURRENT_VARIANT.set(self)
-        try:
-            return getattr(self.producer, name)(*args, **kwargs)
-        finally:
-            CURRENT_VARIANT.reset(token)
-
-    method.__name__ = name
-    method.__qualname__ = f"Variant.{name}"
-    method.__doc__ = f"``producer.{name}`` with this variant's settings."
-    return method
-
-
-for _name in _DELEGATED:
-    setattr(Variant, _name, _delegate(_name))
-
-
-class _Scoped:
+class _Scoped(AbstractContextManager["Producer"]):
     """A context manager that keeps a variant current for the duration of another one."""
 
-    def __init__(self, variant: Variant, inner: Any) -> None:
+    def __init__(self, variant: Variant, inner: AbstractContextManager[Producer]) -> None:
         self._variant = variant
         self._inner = inner
         self._token: Any = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Producer:
         self._token = CURRENT_VARIANT.set(self._variant)
         try:
             return self._inner.__enter__()
@@ -114,7 +245,7 @@ class _Scoped:
             CURRENT_VARIANT.reset(self._token)
             raise
 
-    def __exit__(self, *exc: Any) -> Any:
+    def __exit__(self, *exc: Any) -> bool | None:
         try:
             return self._inner.__exit__(*exc)
         finally:

@@ -6,5 +6,5 @@ from waterdrop import Producer
 
 for name in ("KAFKA_KEY_PASSWORD", "KAFKA_KEYSTORE_PASSWORD", "KAFKA_PASSWORD", "OIDC_CLIENT_SECRET"):
     os.environ.setdefault(name, "not-a-real-secret")
-alerts = []
+alerts: list[object] = []
 alert = alerts.append

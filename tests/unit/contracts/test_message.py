@@ -12,6 +12,7 @@ Reasons are spelled out literally (WaterDrop's wording), so a change of wording 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import types
 
 import pytest
@@ -21,17 +22,43 @@ from waterdrop.contracts import wording
 from waterdrop.testing import MockCluster
 
 MISSING = "must be present"
-TOPIC = "does not match the topic allowed format"
-PAYLOAD = "must be string or nil"
-KEY = "must be a non-empty string"
-PARTITION = "must be an integer greater or equal to -1"
-PARTITION_KEY = "must be a non-empty string"
-TIMESTAMP = "must be either time or integer"
-HEADERS = "must be a hash"
-HEADER_KEY = "all headers keys need to be of type String"
-HEADER_VALUE = "all headers values need to be strings or arrays of strings"
-MAX_SIZE = "is more than `max_payload_size` config value"
-UNKNOWN = "is not a known message key"
+CHARS = "a topic name uses only ASCII letters, digits, '.', '_' and '-'"
+PAYLOAD_TYPES = "must be bytes, bytearray, memoryview, str or None, got "
+KEY_TYPES = "must be a non-empty str or bytes, got "
+NOT_UTF8 = "must be encodable as UTF-8 (it holds a lone surrogate)"
+PARTITION = "must be an int >= -1, got "
+TIMESTAMP = "must be an int (milliseconds since the epoch) or a datetime.datetime, got "
+HEADERS = "must be a dict or None, got "
+HEADER_VALUE = "values must be str, bytes or a list of those: "
+UNKNOWN = (
+    "is not a message field "
+    "(the fields are topic, payload, key, partition, partition_key, timestamp, headers, label)"
+)
+
+
+TOMBSTONE_KEY = "must be present (a tombstone names the key it deletes)"
+TOMBSTONE_PARTITION = "must be present (a tombstone names its partition: the key's partition)"
+
+
+class Text(str):
+    pass
+
+
+class Blob(bytes):
+    pass
+
+
+class Headers(dict):
+    pass
+
+
+def topic_char(topic, char):
+    return f"{topic!r} has the character {char!r}: {CHARS}"
+
+
+def max_size(size, limit):
+    return f"is {size:,} bytes, above max_payload_size {limit:,}"
+
 
 T = "contract-topic"
 
@@ -57,60 +84,125 @@ INVALID = [
     ("missing-topic", msg(topic=DROP), 100, {"topic": MISSING}),
     ("missing-payload", msg(payload=DROP), 100, {"payload": MISSING}),
     # topic: WaterDrop's /\A(\w|-|\.)+\z/ with ASCII \w
-    ("topic-space", msg(topic="my topic"), 100, {"topic": TOPIC}),
-    ("topic-leading-space", msg(topic=" topic"), 100, {"topic": TOPIC}),
-    ("topic-unicode-letter", msg(topic="tópico"), 100, {"topic": TOPIC}),
-    ("topic-unicode-word-char", msg(topic="ｔｏｐｉｃ"), 100, {"topic": TOPIC}),
-    ("topic-unicode-digit", msg(topic="topic٣"), 100, {"topic": TOPIC}),
-    ("topic-empty", msg(topic=""), 100, {"topic": TOPIC}),
-    ("topic-slash", msg(topic="a/b"), 100, {"topic": TOPIC}),
-    ("topic-trailing-newline", msg(topic="topic\n"), 100, {"topic": TOPIC}),
-    ("topic-int", msg(topic=123), 100, {"topic": TOPIC}),
-    ("topic-bytes", msg(topic=b"topic"), 100, {"topic": TOPIC}),
-    ("topic-none", msg(topic=None), 100, {"topic": TOPIC}),
+    ("topic-space", msg(topic="my topic"), 100, {"topic": topic_char("my topic", " ")}),
+    ("topic-leading-space", msg(topic=" topic"), 100, {"topic": topic_char(" topic", " ")}),
+    ("topic-unicode-letter", msg(topic="tópico"), 100, {"topic": topic_char("tópico", "ó")}),
+    ("topic-unicode-word-char", msg(topic="ｔｏｐｉｃ"), 100, {"topic": topic_char("ｔｏｐｉｃ", "ｔ")}),
+    ("topic-unicode-digit", msg(topic="topic٣"), 100, {"topic": topic_char("topic٣", "٣")}),
+    ("topic-empty", msg(topic=""), 100, {"topic": "must not be empty"}),
+    ("topic-slash", msg(topic="a/b"), 100, {"topic": topic_char("a/b", "/")}),
+    ("topic-trailing-newline", msg(topic="topic\n"), 100, {"topic": topic_char("topic\n", "\n")}),
+    ("topic-int", msg(topic=123), 100, {"topic": "must be a str, got int"}),
+    ("topic-bytes", msg(topic=b"topic"), 100, {"topic": "must be a str, got bytes"}),
+    ("topic-none", msg(topic=None), 100, {"topic": "must be a str, got None"}),
+    # Kafka's limit: 249 characters
+    (
+        "topic-250", msg(topic="t" * 250), 100,
+        {"topic": "is 250 characters long, above Kafka's limit of 249"},
+    ),
+    (
+        "topic-300", msg(topic="t" * 300), 100,
+        {"topic": "is 300 characters long, above Kafka's limit of 249"},
+    ),
     # payload
-    ("payload-int", msg(payload=1), 100, {"payload": PAYLOAD}),
-    ("payload-dict", msg(payload={"a": 1}), 100, {"payload": PAYLOAD}),
-    ("payload-bool", msg(payload=True), 100, {"payload": PAYLOAD}),
-    ("payload-float", msg(payload=1.5), 100, {"payload": PAYLOAD}),
-    ("payload-list", msg(payload=[b"x"]), 100, {"payload": PAYLOAD}),
-    ("payload-lone-surrogate", msg(payload="abc\ud800"), 100, {"payload": PAYLOAD}),
+    ("payload-int", msg(payload=1), 100, {"payload": PAYLOAD_TYPES + "int"}),
+    ("payload-dict", msg(payload={"a": 1}), 100, {"payload": PAYLOAD_TYPES + "dict"}),
+    ("payload-bool", msg(payload=True), 100, {"payload": PAYLOAD_TYPES + "True"}),
+    ("payload-float", msg(payload=1.5), 100, {"payload": PAYLOAD_TYPES + "float"}),
+    ("payload-list", msg(payload=[b"x"]), 100, {"payload": PAYLOAD_TYPES + "list"}),
+    ("payload-lone-surrogate", msg(payload="abc\ud800"), 100, {"payload": NOT_UTF8}),
     # key / partition_key
-    ("key-empty-str", msg(key=""), 100, {"key": KEY}),
-    ("key-empty-bytes", msg(key=b""), 100, {"key": KEY}),
-    ("key-int", msg(key=1), 100, {"key": KEY}),
-    ("key-list", msg(key=["k"]), 100, {"key": KEY}),
-    ("key-lone-surrogate", msg(key="\udc00"), 100, {"key": KEY}),
-    ("partition-key-empty-str", msg(partition_key=""), 100, {"partition_key": PARTITION_KEY}),
-    ("partition-key-empty-bytes", msg(partition_key=b""), 100, {"partition_key": PARTITION_KEY}),
-    ("partition-key-int", msg(partition_key=7), 100, {"partition_key": PARTITION_KEY}),
+    ("key-empty-str", msg(key=""), 100, {"key": "must not be empty (got an empty str)"}),
+    ("key-empty-bytes", msg(key=b""), 100, {"key": "must not be empty (got an empty bytes)"}),
+    ("key-int", msg(key=1), 100, {"key": KEY_TYPES + "int"}),
+    ("key-list", msg(key=["k"]), 100, {"key": KEY_TYPES + "list"}),
+    ("key-lone-surrogate", msg(key="\udc00"), 100, {"key": NOT_UTF8}),
+    (
+        "partition-key-empty-str", msg(partition_key=""), 100,
+        {"partition_key": "must not be empty (got an empty str)"},
+    ),
+    (
+        "partition-key-empty-bytes", msg(partition_key=b""), 100,
+        {"partition_key": "must not be empty (got an empty bytes)"},
+    ),
+    ("partition-key-int", msg(partition_key=7), 100, {"partition_key": KEY_TYPES + "int"}),
     # partition
-    ("partition-minus-two", msg(partition=-2), 100, {"partition": PARTITION}),
-    ("partition-none", msg(partition=None), 100, {"partition": PARTITION}),
-    ("partition-true", msg(partition=True), 100, {"partition": PARTITION}),
-    ("partition-false", msg(partition=False), 100, {"partition": PARTITION}),
-    ("partition-over-int32", msg(partition=2**31), 100, {"partition": PARTITION}),
-    ("partition-float", msg(partition=1.0), 100, {"partition": PARTITION}),
-    ("partition-str", msg(partition="1"), 100, {"partition": PARTITION}),
+    ("partition-minus-two", msg(partition=-2), 100, {"partition": "is -2, below -1"}),
+    ("partition-none", msg(partition=None), 100, {"partition": PARTITION + "None"}),
+    ("partition-true", msg(partition=True), 100, {"partition": PARTITION + "True"}),
+    ("partition-false", msg(partition=False), 100, {"partition": PARTITION + "False"}),
+    (
+        "partition-over-int32", msg(partition=2**31), 100,
+        {"partition": "is 2,147,483,648, above the largest partition number 2,147,483,647"},
+    ),
+    ("partition-float", msg(partition=1.0), 100, {"partition": PARTITION + "float"}),
+    ("partition-str", msg(partition="1"), 100, {"partition": PARTITION + "str"}),
     # timestamp
-    ("timestamp-str", msg(timestamp="2024-01-01"), 100, {"timestamp": TIMESTAMP}),
-    ("timestamp-float", msg(timestamp=1_700_000_000_000.0), 100, {"timestamp": TIMESTAMP}),
-    ("timestamp-date", msg(timestamp=dt.date(2024, 1, 1)), 100, {"timestamp": TIMESTAMP}),
+    ("timestamp-str", msg(timestamp="2024-01-01"), 100, {"timestamp": TIMESTAMP + "str"}),
+    (
+        "timestamp-float", msg(timestamp=1_700_000_000_000.0), 100,
+        {"timestamp": TIMESTAMP + "float"},
+    ),
+    ("timestamp-date", msg(timestamp=dt.date(2024, 1, 1)), 100, {"timestamp": TIMESTAMP + "date"}),
+    (
+        "timestamp-negative", msg(timestamp=-1), 100,
+        {"timestamp": "is -1, before the epoch (must be >= 0)"},
+    ),
+    (
+        "timestamp-before-epoch", msg(timestamp=dt.datetime(1969, 12, 31)), 100,
+        {"timestamp": "is 1969-12-31T00:00:00, before the epoch (1970-01-01 UTC)"},
+    ),
     # headers
-    ("headers-list", msg(headers=[("a", "b")]), 100, {"headers": HEADERS}),
-    ("headers-str", msg(headers="a=b"), 100, {"headers": HEADERS}),
-    ("header-key-bytes", msg(headers={b"k": "v"}), 100, {"headers": HEADER_KEY}),
-    ("header-key-int", msg(headers={1: "v"}), 100, {"headers": HEADER_KEY}),
-    ("header-value-int", msg(headers={"k": 1}), 100, {"headers": HEADER_VALUE}),
-    ("header-value-none", msg(headers={"k": None}), 100, {"headers": HEADER_VALUE}),
-    ("header-value-list-with-int", msg(headers={"k": ["a", 1]}), 100, {"headers": HEADER_VALUE}),
-    ("header-value-dict", msg(headers={"k": {"a": "b"}}), 100, {"headers": HEADER_VALUE}),
-    ("header-value-lone-surrogate", msg(headers={"k": "\ud800"}), 100, {"headers": HEADER_VALUE}),
+    ("headers-list", msg(headers=[("a", "b")]), 100, {"headers": HEADERS + "list"}),
+    ("headers-str", msg(headers="a=b"), 100, {"headers": HEADERS + "str"}),
+    (
+        "header-key-bytes", msg(headers={b"k": "v"}), 100,
+        {"headers": "keys must be str, got bytes (b'k')"},
+    ),
+    ("header-key-int", msg(headers={1: "v"}), 100, {"headers": "keys must be str, got int (1)"}),
+    ("header-value-int", msg(headers={"k": 1}), 100, {"headers": HEADER_VALUE + "'k' has int"}),
+    (
+        "header-value-none", msg(headers={"k": None}), 100,
+        {"headers": HEADER_VALUE + "'k' has None"},
+    ),
+    (
+        "header-value-list-with-int", msg(headers={"k": ["a", 1]}), 100,
+        {"headers": HEADER_VALUE + "'k' has int in a list"},
+    ),
+    (
+        "header-value-dict", msg(headers={"k": {"a": "b"}}), 100,
+        {"headers": HEADER_VALUE + "'k' has dict"},
+    ),
+    (
+        "header-value-lone-surrogate", msg(headers={"k": "\ud800"}), 100,
+        {"headers": "'k' holds a str that is not encodable as UTF-8 (a lone surrogate)"},
+    ),
     # payload size: only the payload counts, in bytes (str: UTF-8 bytes)
-    ("bytes-over-max", msg(payload=b"x" * 11), 10, {"payload": MAX_SIZE}),
-    ("str-over-max-in-utf8", msg(payload="é" * 5 + "a"), 10, {"payload": MAX_SIZE}),
-    ("bytearray-over-max", msg(payload=bytearray(11)), 10, {"payload": MAX_SIZE}),
-    ("memoryview-over-max", msg(payload=memoryview(bytes(11))), 10, {"payload": MAX_SIZE}),
+    ("bytes-over-max", msg(payload=b"x" * 11), 10, {"payload": max_size(11, 10)}),
+    ("str-over-max-in-utf8", msg(payload="é" * 5 + "a"), 10, {"payload": max_size(11, 10)}),
+    ("bytearray-over-max", msg(payload=bytearray(11)), 10, {"payload": max_size(11, 10)}),
+    (
+        "memoryview-over-max", msg(payload=memoryview(bytes(11))), 10,
+        {"payload": max_size(11, 10)},
+    ),
+    # subclasses of the named types are refused, and the reason names the subclass
+    (
+        "topic-str-subclass", msg(topic=Text("topic")), 100,
+        {"topic": "must be a str, got Text"},
+    ),
+    (
+        "payload-str-subclass", msg(payload=Text("x")), 100,
+        {"payload": PAYLOAD_TYPES + "Text"},
+    ),
+    ("key-bytes-subclass", msg(key=Blob(b"k")), 100, {"key": KEY_TYPES + "Blob"}),
+    (
+        "headers-dict-subclass", msg(headers=Headers(a="b")), 100,
+        {"headers": HEADERS + "Headers"},
+    ),
+    (
+        "header-value-str-subclass", msg(headers={"k": Text("v")}), 100,
+        {"headers": HEADER_VALUE + "'k' has Text"},
+    ),
     # unknown keys are refused up front
     ("unknown-key", msg(foo=1), 100, {"foo": UNKNOWN}),
     ("unknown-key-topic-config", msg(topic_config={"acks": 1}), 100, {"topic_config": UNKNOWN}),
@@ -119,16 +211,25 @@ INVALID = [
         "several-errors",
         {"topic": "", "payload": 1, "key": "", "partition": -5, "extra": 1},
         100,
-        {"topic": TOPIC, "payload": PAYLOAD, "key": KEY, "partition": PARTITION, "extra": UNKNOWN},
+        {
+            "topic": "must not be empty",
+            "payload": PAYLOAD_TYPES + "int",
+            "key": "must not be empty (got an empty str)",
+            "partition": "is -5, below -1",
+            "extra": UNKNOWN,
+        },
     ),
     # virtual rules (size) only run when the plain rules passed (WaterDrop reports in stages)
-    ("size-not-checked-with-other-errors", msg(topic="", payload=b"x" * 11), 10, {"topic": TOPIC}),
+    (
+        "size-not-checked-with-other-errors", msg(topic="", payload=b"x" * 11), 10,
+        {"topic": "must not be empty"},
+    ),
 ]
 
 VALID = [
     ("minimal", msg(), 100),
     ("topic-all-allowed-chars", msg(topic="Az09_-.x"), 100),
-    ("topic-long", msg(topic="t" * 300), 100),
+    ("topic-249-characters", msg(topic="t" * 249), 100),
     ("payload-str", msg(payload="text"), 100),
     ("payload-empty-bytes", msg(payload=b""), 100),
     ("payload-empty-str", msg(payload=""), 100),
@@ -168,18 +269,16 @@ VALID = [
 ]
 
 
-def test_wording_table_is_waterdrops():
-    assert wording.MESSAGE["missing"] == MISSING
-    assert wording.MESSAGE["topic_format"] == TOPIC
-    assert wording.MESSAGE["payload_format"] == PAYLOAD
-    assert wording.MESSAGE["key_format"] == KEY
-    assert wording.MESSAGE["partition_format"] == PARTITION
-    assert wording.MESSAGE["partition_key_format"] == PARTITION_KEY
-    assert wording.MESSAGE["timestamp_format"] == TIMESTAMP
-    assert wording.MESSAGE["headers_format"] == HEADERS
-    assert wording.MESSAGE["headers_invalid_key_type"] == HEADER_KEY
-    assert wording.MESSAGE["headers_invalid_value_type"] == HEADER_VALUE
-    assert wording.MESSAGE["payload_max_size"] == MAX_SIZE
+def test_no_reason_is_in_rubys_words():
+    """API.md: reasons in Python's words (None, dict, list), never nil / hash / array."""
+    texts = [
+        *wording.MESSAGE.values(), *wording.TOMBSTONE.values(), *wording.CONFIG.values(),
+        *wording.VARIANT.values(), *wording.TRANSACTIONAL_OFFSET.values(),
+    ]
+    texts += [reason for _, message, size, errors in INVALID for reason in errors.values()]
+    ruby = re.compile(r"\b(nil|hash|array|symbols?|String|Integer|Hash)\b|#\w")
+    for text in texts:
+        assert not ruby.search(text), text
 
 
 # --- the contract itself ---------------------------------------------------------------------
@@ -197,22 +296,50 @@ def test_check_message_accepts(message, max_size):
 
 def test_check_message_default_max_is_waterdrops():
     assert _core.check_message(msg(payload=b"x" * 1_000_012)) == {}
-    assert _core.check_message(msg(payload=b"x" * 1_000_013)) == {"payload": MAX_SIZE}
+    assert _core.check_message(msg(payload=b"x" * 1_000_013)) == {
+        "payload": "is 1,000,013 bytes, above max_payload_size 1,000,012"
+    }
 
 
-@pytest.mark.parametrize("message", [None, [("topic", "t")], "topic", 42], ids=repr)
-def test_non_mapping_message_reports_required_keys_missing(message):
-    assert _core.check_message(message) == {"topic": MISSING, "payload": MISSING}
+@pytest.mark.parametrize(
+    "message, got", [(None, "None"), ([("topic", "t")], "list"), ("topic", "str"), (42, "int")],
+    ids=repr,
+)
+def test_non_mapping_message_reports_required_keys_missing_and_what_it_got(message, got):
+    reason = f"must be present: a message is a dict of its fields, got {got}"
+    assert _core.check_message(message) == {"topic": reason, "payload": reason}
+
+
+@pytest.mark.parametrize("method", ["produce_sync", "produce_many_sync", "tombstone_sync",
+                                    "tombstone_many_sync"])
+def test_a_non_mapping_message_is_refused_with_what_it_was(producer, method):
+    many = "many" in method
+    with pytest.raises(MessageInvalidError) as info:
+        getattr(producer, method)(["not", "a message"] if many else "not a message")
+    fields = ("key", "partition") if "tombstone" in method else ("topic", "payload")
+    reason = "must be present: a message is a dict of its fields, got str"
+    assert info.value.errors == {name: reason for name in fields}
+    assert info.value.index == (0 if many else None)
 
 
 def test_non_dict_mapping_is_checked_like_a_dict():
     assert _core.check_message(types.MappingProxyType(msg())) == {}
-    assert _core.check_message(types.MappingProxyType(msg(key=""))) == {"key": KEY}
+    assert _core.check_message(types.MappingProxyType(msg(key=""))) == {
+        "key": "must not be empty (got an empty str)"
+    }
 
 
 def test_non_contiguous_memoryview_payload_is_rejected():
     view = memoryview(b"abcdef")[::2]
-    assert _core.check_message(msg(payload=view)) == {"payload": PAYLOAD}
+    assert _core.check_message(msg(payload=view)) == {
+        "payload": "is a memoryview that is not C-contiguous (use bytes(view) or a contiguous view)"
+    }
+
+
+def test_released_memoryview_payload_is_rejected():
+    view = memoryview(b"abc")
+    view.release()
+    assert _core.check_message(msg(payload=view)) == {"payload": "is a released memoryview"}
 
 
 # --- the real dispatch path ------------------------------------------------------------------
@@ -273,7 +400,7 @@ def test_produce_sync_rejects(producer, message, expected):
 def test_keyword_form_is_validated_like_the_mapping_form(producer):
     with pytest.raises(MessageInvalidError) as info:
         producer.produce_async(topic="bad topic", payload=b"x")
-    assert info.value.errors == {"topic": TOPIC}
+    assert info.value.errors == {"topic": topic_char("bad topic", " ")}
     with pytest.raises(MessageInvalidError) as info:
         producer.produce_async(topic=T, payload=b"x", colour="red")
     assert info.value.errors == {"colour": UNKNOWN}
@@ -283,7 +410,7 @@ def test_str_payload_size_is_utf8_bytes_on_the_real_path(producer):
     # 6 characters, 11 UTF-8 bytes: over a max of 10 although len() is 6
     with pytest.raises(MessageInvalidError) as info:
         producer.produce_async(topic=T, payload="é" * 5 + "a")
-    assert info.value.errors == {"payload": MAX_SIZE}
+    assert info.value.errors == {"payload": max_size(11, 10)}
     # 5 characters, 10 bytes: exactly the max, accepted
     report = producer.produce_sync(topic=T, payload="é" * 5, partition=0)
     assert report.error is None
@@ -292,7 +419,7 @@ def test_str_payload_size_is_utf8_bytes_on_the_real_path(producer):
 def test_lone_surrogate_is_a_message_error_not_unicode_error(producer):
     with pytest.raises(MessageInvalidError) as info:
         producer.produce_async(topic=T, payload="\ud800")
-    assert info.value.errors == {"payload": PAYLOAD}
+    assert info.value.errors == {"payload": NOT_UTF8}
 
 
 @pytest.mark.parametrize("method", ["produce_many_async", "produce_many_sync"])
@@ -307,7 +434,8 @@ def test_produce_many_with_one_invalid_message_sends_nothing(mock_cluster, metho
         batch.insert(3, {"topic": topic, "payload": 42, "partition": 0})
         with pytest.raises(MessageInvalidError) as info:
             getattr(producer, method)(batch)
-        assert info.value.errors == {"payload": PAYLOAD}
+        assert info.value.errors == {"payload": PAYLOAD_TYPES + "int"}
+        assert info.value.index == 3
         assert producer.queue_size == 0
         # Nothing reached the partition: the next message gets offset 0.
         assert producer.produce_sync(topic=topic, payload=b"after", partition=0).offset == 0
@@ -335,19 +463,16 @@ def test_valid_messages_go_through_the_real_path(producer):
 @pytest.mark.parametrize(
     "fields, expected",
     [
-        ({"topic": T, "partition": 0}, {"key": MISSING}),
-        ({"topic": T, "key": "k"}, {"partition": MISSING}),
-        ({"topic": T, "key": "", "partition": 0}, {"key": KEY}),
-        ({"topic": T, "key": 5, "partition": 0}, {"key": KEY}),
-        (
-            {"topic": T, "key": "k", "partition": -1},
-            {"partition": "must be an integer greater or equal to 0"},
-        ),
+        ({"topic": T, "partition": 0}, {"key": TOMBSTONE_KEY}),
+        ({"topic": T, "key": "k"}, {"partition": TOMBSTONE_PARTITION}),
+        ({"topic": T, "key": "", "partition": 0}, {"key": "must not be empty (got an empty str)"}),
+        ({"topic": T, "key": 5, "partition": 0}, {"key": KEY_TYPES + "int"}),
+        ({"topic": T, "key": "k", "partition": -1}, {"partition": "is -1, below 0"}),
         (
             {"topic": T, "key": "k", "partition": None},
-            {"partition": "must be an integer greater or equal to 0"},
+            {"partition": "must be an int >= 0, got None"},
         ),
-        ({"topic": T}, {"key": MISSING, "partition": MISSING}),
+        ({"topic": T}, {"key": TOMBSTONE_KEY, "partition": TOMBSTONE_PARTITION}),
     ],
     ids=["no-key", "no-partition", "empty-key", "int-key", "partition-minus-one",
          "partition-none", "neither"],
