@@ -15,10 +15,10 @@
  *   wd_lock_t, wd_load_int, wd_cas_int, wd_add_ssize, ...: shared state without the GIL
  *       (below: PyMutex and atomics on a free-threaded build, plain C on a GIL build)
  *
- * Branches: Windows (SRWLOCK, CONDITION_VARIABLE, QueryPerformanceCounter), macOS (pthreads,
- * pthread_cond_timedwait_relative_np, clock_gettime), other POSIX (pthreads with a
- * CLOCK_MONOTONIC condition variable). ci/cross compiles the first two here; docs/distribution.md
- * says what has run where.
+ * Branches: Windows (SRWLOCK, CONDITION_VARIABLE, QueryPerformanceCounter, SwitchToThread),
+ * macOS (pthreads, pthread_cond_timedwait_relative_np, clock_gettime, sched_yield), other POSIX
+ * (pthreads with a CLOCK_MONOTONIC condition variable, sched_yield). ci/cross compiles the
+ * first two here; docs/distribution.md says what has run where.
  *
  * Included after Python.h (by the generated C of _core.pyx).
  */
@@ -71,10 +71,14 @@ static inline int wd_cond_wait_until(wd_cond_t *c, wd_mutex_t *m, int64_t deadli
     return SleepConditionVariableSRW(c, m, ms, 0) ? 0 : 1;
 }
 
+/* SwitchToThread: another thread ready on this processor runs first (sched_yield's match). */
+static inline void wd_yield_cpu(void) { (void)SwitchToThread(); }
+
 #elif defined(__APPLE__)   /* macOS: pthreads without pthread_condattr_setclock */
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 typedef pthread_mutex_t wd_mutex_t;
@@ -107,6 +111,8 @@ static inline int wd_cond_wait_until(wd_cond_t *c, wd_mutex_t *m, int64_t deadli
     rel.tv_nsec = (long)(left % 1000000000);
     return pthread_cond_timedwait_relative_np(c, m, &rel);
 }
+
+static inline void wd_yield_cpu(void) { (void)sched_yield(); }
 
 #else /* POSIX with pthread_condattr_setclock (Linux, the BSDs) */
 
