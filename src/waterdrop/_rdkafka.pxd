@@ -4,7 +4,8 @@
 from libc.stdint cimport int16_t, int32_t, int64_t
 from libc.stdio cimport FILE
 
-cdef extern from "<sys/types.h>":
+# ssize_t: rdkafka.h has it on every platform (from <sys/types.h>, or its own typedef on Windows)
+cdef extern from "librdkafka/rdkafka.h":
     ctypedef long ssize_t
 
 cdef extern from "librdkafka/rdkafka.h" nogil:

@@ -6,12 +6,19 @@
  *   wd_mutex_t, wd_mutex_init / destroy / lock / unlock
  *   wd_cond_t, wd_cond_init / destroy / broadcast
  *   wd_cond_wait_until(cond, mutex, deadline_ns): wait until signalled or the monotonic
- *       clock reaches deadline_ns (spurious wake-ups allowed: callers re-check their state)
+ *       clock reaches deadline_ns (spurious wake-ups allowed: callers re-check their state);
+ *       0 when woken, non-zero on a timeout
  *   wd_now_ns(): the monotonic clock, in nanoseconds
  *   wd_yield_cpu(): let another runnable thread have this CPU (a waiter's bounded spin)
  *   wd_thread_id(): the calling thread's id, the number threading.get_ident() returns
+ *       (CPython's PyThread_get_thread_ident: pthread_self, or GetCurrentThreadId on Windows)
  *   wd_lock_t, wd_load_int, wd_cas_int, wd_add_ssize, ...: shared state without the GIL
  *       (below: PyMutex and atomics on a free-threaded build, plain C on a GIL build)
+ *
+ * Branches: Windows (SRWLOCK, CONDITION_VARIABLE, QueryPerformanceCounter, SwitchToThread),
+ * macOS (pthreads, pthread_cond_timedwait_relative_np, clock_gettime, sched_yield), other POSIX
+ * (pthreads with a CLOCK_MONOTONIC condition variable, sched_yield). ci/cross compiles the
+ * first two here; docs/distribution.md says what has run where.
  *
  * Included after Python.h (by the generated C of _core.pyx).
  */
@@ -20,13 +27,92 @@
 
 #include <stdint.h>
 
-#if defined(_WIN32)
+#if defined(_WIN32)   /* Windows (MSVC, or MinGW-w64 headers in a cross-compile) */
 
-#error "waterdrop: core/platform.h has no Windows branch yet (SRWLOCK, CONDITION_VARIABLE)"
+/* Slim <windows.h>: winsock2.h, which rdkafka.h includes, must not meet winsock.h. */
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
 
-#elif defined(__APPLE__)
+/* A slim reader/writer lock taken exclusively, and a condition variable bound to it: both
+   need no destruction, cannot fail to initialise, and are usable from their zeroed state. */
+typedef SRWLOCK wd_mutex_t;
+typedef CONDITION_VARIABLE wd_cond_t;
 
-#error "waterdrop: core/platform.h has no macOS branch yet (no pthread_condattr_setclock)"
+static inline int wd_mutex_init(wd_mutex_t *m) { InitializeSRWLock(m); return 0; }
+static inline int wd_mutex_destroy(wd_mutex_t *m) { (void)m; return 0; }
+static inline int wd_mutex_lock(wd_mutex_t *m) { AcquireSRWLockExclusive(m); return 0; }
+static inline int wd_mutex_unlock(wd_mutex_t *m) { ReleaseSRWLockExclusive(m); return 0; }
+
+static inline int wd_cond_init(wd_cond_t *c) { InitializeConditionVariable(c); return 0; }
+static inline int wd_cond_destroy(wd_cond_t *c) { (void)c; return 0; }
+static inline int wd_cond_broadcast(wd_cond_t *c) { WakeAllConditionVariable(c); return 0; }
+
+/* QueryPerformanceCounter: monotonic, unaffected by changes to the wall clock. Its frequency
+   is fixed at boot; splitting the count into seconds and a remainder keeps the product with
+   10^9 inside 64 bits whatever the frequency. */
+static inline int64_t wd_now_ns(void) {
+    LARGE_INTEGER count, freq;
+    QueryPerformanceCounter(&count);
+    QueryPerformanceFrequency(&freq);
+    return (int64_t)(count.QuadPart / freq.QuadPart) * 1000000000
+           + (int64_t)(count.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
+}
+
+/* SleepConditionVariableSRW takes a relative timeout in milliseconds: the remaining time,
+   rounded up so that a wait never ends before the deadline (callers re-check the clock). */
+static inline int wd_cond_wait_until(wd_cond_t *c, wd_mutex_t *m, int64_t deadline_ns) {
+    int64_t left = deadline_ns - wd_now_ns();
+    DWORD ms;
+    if (left <= 0) return 1;                          /* timed out */
+    left = (left + 999999) / 1000000;
+    ms = left >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)left;
+    return SleepConditionVariableSRW(c, m, ms, 0) ? 0 : 1;
+}
+
+/* SwitchToThread: another thread ready on this processor runs first (sched_yield's match). */
+static inline void wd_yield_cpu(void) { (void)SwitchToThread(); }
+
+#elif defined(__APPLE__)   /* macOS: pthreads without pthread_condattr_setclock */
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+typedef pthread_mutex_t wd_mutex_t;
+typedef pthread_cond_t wd_cond_t;
+
+static inline int wd_mutex_init(wd_mutex_t *m) { return pthread_mutex_init(m, NULL); }
+static inline int wd_mutex_destroy(wd_mutex_t *m) { return pthread_mutex_destroy(m); }
+static inline int wd_mutex_lock(wd_mutex_t *m) { return pthread_mutex_lock(m); }
+static inline int wd_mutex_unlock(wd_mutex_t *m) { return pthread_mutex_unlock(m); }
+
+static inline int wd_cond_init(wd_cond_t *c) { return pthread_cond_init(c, NULL); }
+static inline int wd_cond_destroy(wd_cond_t *c) { return pthread_cond_destroy(c); }
+static inline int wd_cond_broadcast(wd_cond_t *c) { return pthread_cond_broadcast(c); }
+
+/* CLOCK_MONOTONIC (macOS 10.12+; wheels target 11.0). */
+static inline int64_t wd_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A condition variable's absolute deadline is on the wall clock here; the relative wait
+   (an interval measured from now) is immune to changes of it, as the monotonic deadline
+   of the POSIX branch is. */
+static inline int wd_cond_wait_until(wd_cond_t *c, wd_mutex_t *m, int64_t deadline_ns) {
+    struct timespec rel;
+    int64_t left = deadline_ns - wd_now_ns();
+    if (left <= 0) return ETIMEDOUT;
+    rel.tv_sec = (time_t)(left / 1000000000);
+    rel.tv_nsec = (long)(left % 1000000000);
+    return pthread_cond_timedwait_relative_np(c, m, &rel);
+}
+
+static inline void wd_yield_cpu(void) { (void)sched_yield(); }
 
 #else /* POSIX with pthread_condattr_setclock (Linux, the BSDs) */
 
