@@ -13,6 +13,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Size, PyDict_Next
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF, Py_REFCNT
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
@@ -20,6 +21,9 @@ from libc.stdint cimport int32_t, int64_t, uint64_t, INT32_MAX
 from libc.stdio cimport FILE, tmpfile, fclose, fread, rewind
 from libc.stdlib cimport malloc, realloc, free, rand
 from libc.string cimport memcpy, memset
+
+cdef extern from "Python.h":
+    Py_ssize_t PyDict_GET_SIZE(dict d) noexcept      # (a macro: no call, no type check)
 
 cimport cython
 

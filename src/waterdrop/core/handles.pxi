@@ -349,16 +349,47 @@ def _handle_freelist_size():
     return wd_handle_freelist_size(), WD_HANDLE_FREELIST
 
 
+# A pending handle built directly: its block from the type's tp_alloc (the free list above on
+# a GIL build), every field written once. DeliveryHandle.__new__ went through Cython's tp_new
+# chain (DeliveryReport's, then DeliveryHandle's), stored None in the five object fields, and
+# _new_handle then replaced three of them: about 40 instructions per message more. The macro
+# names Cython's struct for the class (module waterdrop._core): a rename is a compile error
+# here, not a silent change; it expands inside _new_handle, after Cython declared the struct.
+# What it writes is what tp_new + the stores wrote (tests/unit/core/test_handles.py compares
+# the two). No __init__ runs, as before (DeliveryHandle's refuses Python-level creation).
+cdef extern from *:
+    """
+    static PyObject *wd_handle_alloc_of(PyObject *type) {
+        PyTypeObject *t = (PyTypeObject *)type;
+        return t->tp_alloc(t, 0);         /* zeroed, one reference, not GC-tracked (no_gc) */
+    }
+    #define WD_HANDLE_FILL(o_, topic_, label_, wait_ms_, waiter_) do { \
+        struct __pyx_obj_9waterdrop_5_core_DeliveryHandle *h_ = \
+            (struct __pyx_obj_9waterdrop_5_core_DeliveryHandle *)(o_); \
+        Py_INCREF(topic_); h_->__pyx_base.topic_name = (topic_); \
+        Py_INCREF(label_); h_->__pyx_base.label = (label_); \
+        Py_INCREF(Py_None); h_->__pyx_base._error = Py_None; \
+        h_->__pyx_base._partition = -1; \
+        h_->__pyx_base._state = 0;        /* _PENDING */ \
+        h_->__pyx_base._offset = (wait_ms_); \
+        h_->__pyx_base._latency_us = -1; \
+        Py_INCREF(waiter_); \
+        h_->_waiter = (struct __pyx_obj_9waterdrop_5_core__Waiter *)(waiter_); \
+        Py_INCREF(Py_None); h_->_extra = Py_None; \
+    } while (0)
+    """
+    object wd_handle_alloc_of(PyObject *type)
+    void WD_HANDLE_FILL(PyObject *o, PyObject *topic, PyObject *label, long long wait_ms,
+                        PyObject *waiter) noexcept nogil
+
+
 cdef inline DeliveryHandle _new_handle(str topic, object label, long long max_wait_ms,
                                        _Waiter waiter):
-    cdef DeliveryHandle h = DeliveryHandle.__new__(DeliveryHandle)
-    h.topic_name = topic
-    h.label = label
-    h._partition = -1
-    h._offset = max_wait_ms        # while pending
-    h._latency_us = -1
-    h._waiter = waiter
-    return h
+    # (nothing runs between the allocation and the fill: the NULL fields are never seen)
+    h = wd_handle_alloc_of(<PyObject *>DeliveryHandle)
+    WD_HANDLE_FILL(<PyObject *>h, <PyObject *>topic, <PyObject *>label, max_wait_ms,
+                   <PyObject *>waiter)
+    return <DeliveryHandle>h
 
 
 cdef inline void _set_verdict(DeliveryReport h, int32_t partition, int64_t offset, object error,

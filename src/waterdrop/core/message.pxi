@@ -125,6 +125,8 @@ cdef struct _Msg:
                                # bytes / str nothing else keeps); otherwise it points at the
                                # payload object, which the handle keeps until it resolves
     bint sent                  # librdkafka accepted it (and owns the handle reference)
+    bint plain                 # read by _take_plain: only topic / payload / key / partition,
+                               # checked there (m.partition set); _prepare skips the rest
 
 
 cdef inline void _msg_release(_Msg *m) noexcept:
@@ -234,6 +236,65 @@ cdef void _extract(dict msg, _Fields *f) noexcept:
                 f.unknown = True
                 continue
         slot[0] = v
+
+
+cdef inline bint _take_plain(dict msg, _Msg *m, Py_ssize_t max_payload_size,
+                             object known_topic) noexcept:
+    """produce_many's fast path: a message dict whose keys are only ``topic``, ``payload``,
+    ``key`` and ``partition`` (the interned names, by identity), its topic the one produced
+    to last (validated then), a bytes payload within the limit, no key or a non-empty bytes
+    key, no partition or an int in -1..INT32_MAX: valid by the contract, read into ``m``
+    (zeroed here) with a reference of its own to each value, and ``m.plain`` set. False for
+    anything else, ``m`` untouched: the general path (_extract, _check) reads it instead, so a
+    refusal has the same reasons and index. No Python code runs."""
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t n = PyDict_GET_SIZE(msg)
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef PyObject *topic = NULL
+    cdef PyObject *payload = NULL
+    cdef PyObject *key = NULL
+    cdef PyObject *partition = NULL
+    cdef long long part = RD_KAFKA_PARTITION_UA
+    cdef int overflow = 0
+    if n < 2 or n > 4:
+        return False
+    while n > 0 and PyDict_Next(msg, &pos, &k, &v):     # (no last call to find the end)
+        n -= 1
+        if k == <PyObject *>_K_TOPIC:
+            topic = v
+        elif k == <PyObject *>_K_PAYLOAD:
+            payload = v
+        elif k == <PyObject *>_K_KEY:
+            key = v
+        elif k == <PyObject *>_K_PARTITION:
+            partition = v
+        else:
+            return False      # another field, or a name not interned: the general walk
+    if (topic == NULL or topic != <PyObject *>known_topic or known_topic is None
+            or payload == NULL or type(<object>payload) is not bytes
+            or PyBytes_GET_SIZE(<object>payload) > max_payload_size):
+        return False
+    if key != NULL and not (type(<object>key) is bytes and PyBytes_GET_SIZE(<object>key) > 0):
+        return False
+    if partition != NULL:
+        if type(<object>partition) is not int:
+            return False
+        part = PyLong_AsLongLongAndOverflow(<object>partition, &overflow)
+        if overflow or part < -1 or part > INT32_MAX:
+            return False      # (no error set: an exact int always converts or overflows)
+    memset(m, 0, sizeof(_Msg))
+    Py_INCREF(<object>topic)
+    Py_INCREF(<object>payload)
+    Py_XINCREF(key)
+    Py_XINCREF(partition)
+    m.f.topic = topic
+    m.f.payload = payload
+    m.f.key = key
+    m.f.partition = partition
+    m.partition = <int32_t>part
+    m.plain = True
+    return True
 
 
 cdef inline const char *_text_of(object value, Py_ssize_t *size) except NULL:

@@ -55,6 +55,19 @@ cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_re
             self._last_conf_key = conf_key
             self._last_topic = topic
     m.rkt = topic.rkt
+    if m.plain:
+        # _take_plain checked it all: a bytes payload (pinned or copied as below), a bytes
+        # key or none, the partition already in m.partition; no partition key, timestamp
+        # or headers
+        payload = <object>f.payload
+        m.payload = PyBytes_AS_STRING(payload)
+        m.payload_len = PyBytes_GET_SIZE(payload)
+        m.copy = m.payload_len < _PIN_MIN_SIZE and Py_REFCNT(payload) <= transient_refs
+        if f.key != NULL:
+            m.key = PyBytes_AS_STRING(<object>f.key)
+            m.key_len = PyBytes_GET_SIZE(<object>f.key)
+        m.timestamp = -1
+        return 0
     m.partition = RD_KAFKA_PARTITION_UA if f.partition == NULL else <int32_t>(<object>f.partition)
     if not _is_none(f.partition_key):
         pk = _text_of(<object>f.partition_key, &pk_len)
@@ -217,7 +230,12 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
         # every message is read once, into ms with references of its own, and checked;
         # nothing is prepared or sent before the whole batch passed
         for i in range(count):
-            message = _as_dict(messages[i])
+            message = messages[i]
+            if (type(message) is dict
+                    and _take_plain(<dict>message, &ms[i], max_payload_size, self._last_name)):
+                ready = i + 1
+                continue
+            message = _as_dict(message)
             memset(&ms[i], 0, sizeof(_Msg))
             ready = i + 1
             if type(message) is not dict:
