@@ -15,7 +15,9 @@ cdef inline DeliveryHandle _attach_handle(Client client, _Msg *m, long long wait
         client._waiter)
     if not m.copy and m.payload != NULL:
         handle._error = <object>m.f.payload     # pinned until resolved
+        wd_share_ref(m.f.payload)               # ... and released by the poller
     Py_INCREF(handle)
+    wd_share_ref(<PyObject *>handle)            # librdkafka's, dropped by the poller
     wd_add_ssize(&client._in_flight, 1)
     m.handle = <PyObject *>handle
     return handle
