@@ -234,7 +234,7 @@ cdef class ProducerBase:
             if type(client) is Client:
                 if message is None:
                     return _produce_fields(<Client>client, f, rest, self._max_payload, conf_key,
-                                           wait_ms, serving, _REFS_ARGS)
+                                           wait_ms, serving, _REFS_ARGS, True)
                 _extract(<dict>message, f)   # here: no Python code runs in between
                 return _produce_fields(<Client>client, f, message, self._max_payload, conf_key,
                                        wait_ms, serving)
