@@ -78,6 +78,7 @@ def _worker(args: argparse.Namespace) -> int:
     threads = args.threads
     if args.gc_off:
         gc.disable()
+    producer: Any
     if args.client == "waterdrop":
         import waterdrop
 
@@ -253,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default="waterdrop-threads")
     parser.add_argument("--gc-off", action="store_true", help="gc.disable() in the workers")
     parser.add_argument("--ratio", action="append", default=[], metavar="A/B",
-                        help="also this ratio, by worker names as in the table ('3.13t x2/3.13 x1')")
+                        help="also this ratio, by worker names as in the table "
+                        "('3.13t x2/3.13 x1')")
     parser.add_argument("--json", metavar="PATH", help="also write every round here")
     args = parser.parse_args(argv)
     if args.worker:
@@ -336,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         a_name, _, b_name = spec.partition("/")
         by_name = {w.name: w for w in workers}
         if a_name.strip() in by_name and b_name.strip() in by_name:
-            pairs.append((by_name[a_name.strip()], by_name[b_name.strip()]))
+            pair = (by_name[a_name.strip()], by_name[b_name.strip()])
+            if pair not in pairs:
+                pairs.append(pair)
         else:
             settings.log(f"--ratio {spec!r}: no such workers ({', '.join(by_name)})")
     for c in workers:
