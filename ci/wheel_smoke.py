@@ -7,7 +7,8 @@ Run by ci/wheel-smoke (here) and by cibuildwheel's test-command (every release w
 
 1. imports waterdrop (from anywhere but a checkout's src/), checks ``__version__`` and
    ``librdkafka_version()`` against vendor/librdkafka/VERSION (read from this script's
-   checkout, which need not be importable);
+   checkout, which need not be importable), and that ``librdkafka_features()`` has every
+   codec and mechanism shared/API.md promises;
 2. produces 100 messages (keys, headers, 3 partitions) to ``waterdrop.testing.MockCluster``
    and checks every delivery report;
 3. reads them back with confluent-kafka's own consumer when it is installed
@@ -61,6 +62,13 @@ def check_import(version: str | None) -> None:
     print(f"librdkafka {got} (pinned {PINNED})")
     if got != PINNED:
         fail(f"librdkafka_version() is {got!r}, expected the pinned {PINNED!r}")
+    # shared/API.md: every install, wheel or source build, has at least these
+    features = waterdrop.librdkafka_features()
+    print(f"librdkafka features: {' '.join(features)}")
+    missing = [f for f in ("gzip", "snappy", "lz4", "zstd", "ssl", "sasl_plain", "sasl_scram",
+                           "sasl_oauthbearer") if f not in features]
+    if missing:
+        fail(f"librdkafka_features() lacks {', '.join(missing)}")
 
 
 def produce_and_read_back(require_readback: bool) -> None:

@@ -5,6 +5,7 @@ from waterdrop import clients, errors, instrumentation, testing
 from waterdrop._core import (
     DeliveryHandle,
     DeliveryReport,
+    librdkafka_features,
     librdkafka_version,
 )
 from waterdrop.connection_pool import ConnectionPool
@@ -49,6 +50,7 @@ __all__ = [
     "errors",
     "instrumentation",
     "testing",
+    "librdkafka_features",
     "librdkafka_version",
     "monitor",
 ]

@@ -14,6 +14,8 @@ ERROR_CODES: dict[str, int]
 
 def librdkafka_version() -> str:
     """The version of the linked librdkafka, e.g. ``"2.14.2"``."""
+def librdkafka_features() -> tuple[str, ...]:
+    """The features the linked librdkafka was built with (``builtin.features``), e.g. ``"zstd"``."""
 def kafka_error(
     code: int,
     message: str | None = ...,

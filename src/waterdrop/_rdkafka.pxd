@@ -4,7 +4,8 @@
 from libc.stdint cimport int16_t, int32_t, int64_t
 from libc.stdio cimport FILE
 
-cdef extern from "<sys/types.h>":
+# ssize_t: rdkafka.h has it on every platform (from <sys/types.h>, or its own typedef on Windows)
+cdef extern from "librdkafka/rdkafka.h":
     ctypedef long ssize_t
 
 cdef extern from "librdkafka/rdkafka.h" nogil:
@@ -196,6 +197,7 @@ cdef extern from "librdkafka/rdkafka.h" nogil:
     rd_kafka_queue_t *rd_kafka_queue_get_main(rd_kafka_t *rk)
     void rd_kafka_queue_destroy(rd_kafka_queue_t *rkqu)
     void rd_kafka_queue_yield(rd_kafka_queue_t *rkqu)
+    size_t rd_kafka_queue_length(rd_kafka_queue_t *rkqu)
     rd_kafka_resp_err_t rd_kafka_set_log_queue(rd_kafka_t *rk, rd_kafka_queue_t *rkqu)
     rd_kafka_event_t *rd_kafka_queue_poll(rd_kafka_queue_t *rkqu, int timeout_ms)
 

@@ -37,7 +37,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from waterdrop import Producer, librdkafka_version
+from waterdrop import Producer, librdkafka_features, librdkafka_version
 from waterdrop._cli_input import (
     Defaults,
     Line,
@@ -319,6 +319,7 @@ def _version_callback(ctx: click.Context, param: click.Parameter, value: bool) -
     if not value or ctx.resilient_parsing:
         return
     click.echo(f"waterdrop {__version__} (librdkafka {librdkafka_version()})")
+    click.echo(f"librdkafka features: {' '.join(librdkafka_features())}")
     ctx.exit(0)
 
 

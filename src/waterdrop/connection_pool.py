@@ -494,4 +494,5 @@ def _after_fork_in_child() -> None:
         each._shut_down = shut_down
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only: Windows has no fork, so no child to reset
+    os.register_at_fork(after_in_child=_after_fork_in_child)

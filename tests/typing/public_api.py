@@ -40,6 +40,7 @@ from waterdrop import (
     clients,
     errors,
     instrumentation,
+    librdkafka_features,
     librdkafka_version,
     monitor,
     testing,
@@ -97,6 +98,7 @@ def versions() -> None:
     reveal_type(__version__)  # R: str
     reveal_type(waterdrop.__version__)  # R: str
     reveal_type(librdkafka_version())  # R: str
+    reveal_type(librdkafka_features())  # R: tuple[str, ...]
 
 
 def produce(cluster: MockCluster) -> None:

@@ -26,6 +26,12 @@ WATERDROP_LIBRDKAFKA_NO_DOWNLOAD=1
 WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS
     Extra flags for librdkafka's ./configure (shell-quoted), e.g.
     "--disable-curl".  They are part of the cache key.
+WATERDROP_VENDOR_DEPS
+    Which of librdkafka's dependencies to build from the pinned sources in
+    vendor/deps instead of using the system's: unset or "auto" (those whose
+    headers the compiler cannot see), "none" (never: a missing one stops the
+    build with the package to install), "all", or a comma list of zlib, lz4,
+    zstd, openssl, curl.
 XDG_CACHE_HOME
     Where the cache lives (default ~/.cache).
 CC, CFLAGS, CPPFLAGS, LDFLAGS
@@ -80,18 +86,36 @@ UPSTREAM_TIMEOUT = 15  # seconds per connection attempt
 # the machine's own apt sources; only the suite names are ours.
 DEBIAN_SUITES = ("sid", "forky", "trixie-backports")
 
-# Optional features: (configure feature name, header that must be present).
-# A feature whose header the compiler can see is forced on (configure then
-# fails loudly if the library itself is missing); otherwise it is disabled.
-# LZ4 is always available: without liblz4-dev librdkafka uses its bundled copy.
+# librdkafka's dependencies: (configure feature, header that shows the system has it,
+# the library in vendor/deps that replaces it, Debian package, RPM package).  Every one
+# is forced on: from the system when the compiler sees its header, otherwise built from
+# the pinned source in vendor/deps (WATERDROP_VENDOR_DEPS), so no build ever lacks a
+# codec, TLS or OIDC.  Cyrus SASL (GSSAPI/Kerberos) cannot be built from vendor/deps
+# (vendor/deps/README.md): without its headers a Linux build stops and names the package.
+# PLAIN, SCRAM and OAUTHBEARER are librdkafka's own code and need nothing.
 FEATURES = (
-    ("zlib", "zlib.h"),
-    ("zstd", "zstd.h"),
-    ("ssl", "openssl/ssl.h"),
-    ("gssapi", "sasl/sasl.h"),  # Cyrus SASL (GSSAPI/Kerberos); PLAIN/SCRAM/OAUTHBEARER are built in
-    ("curl", "curl/curl.h"),  # HTTP client: OAUTHBEARER OIDC
-    ("lz4-ext", "lz4frame.h"),
+    ("zlib", "zlib.h", "zlib", "zlib1g-dev", "zlib-devel"),
+    ("zstd", "zstd.h", "zstd", "libzstd-dev", "libzstd-devel"),
+    ("ssl", "openssl/ssl.h", "openssl", "libssl-dev", "openssl-devel"),
+    ("gssapi", "sasl/sasl.h", None, "libsasl2-dev", "cyrus-sasl-devel"),
+    ("curl", "curl/curl.h", "curl", "libcurl4-openssl-dev", "libcurl-devel"),  # OAUTHBEARER OIDC
+    ("lz4-ext", "lz4frame.h", "lz4", "liblz4-dev", "lz4-devel"),
 )
+WHAT_FOR = {"zlib": "gzip", "zstd": "zstd", "ssl": "TLS", "gssapi": "Cyrus SASL: GSSAPI/Kerberos",
+            "curl": "OAUTHBEARER OIDC", "lz4-ext": "lz4"}
+VENDORABLE = ("zlib", "lz4", "zstd", "openssl", "curl")  # vendor/deps/build_deps.py's ORDER
+
+# builtin.features every build must report (shared/API.md's promise), and the ones a
+# configure feature adds when it is on.
+REQUIRED_FEATURES = ("gzip", "snappy", "lz4", "zstd", "ssl", "sasl_plain", "sasl_scram",
+                     "sasl_oauthbearer")
+FEATURE_GIVES = {"gssapi": ("sasl_gssapi",), "curl": ("oidc",)}
+# Makefile.config's BUILT_WITH -> builtin.features, for when the probe cannot run (cross builds)
+BUILT_WITH_FEATURES = {
+    "ZLIB": "gzip", "SNAPPY": "snappy", "SSL": "ssl", "SASL_CYRUS": "sasl_gssapi",
+    "SASL_SCRAM": "sasl_scram", "SASL_OAUTHBEARER": "sasl_oauthbearer", "ZSTD": "zstd",
+    "OAUTHBEARER_OIDC": "oidc",
+}
 
 TARBALL_NAME = f"librdkafka-{VERSION}.tar.gz"
 LICENSES_RELPATH = Path("share/doc/librdkafka/LICENSES.txt")
@@ -432,28 +456,207 @@ def have_header(header: str) -> bool:
     return res.returncode == 0
 
 
-def configure_flags() -> list[str]:
-    """Flags for ./configure (without --prefix): features follow what the machine has."""
+def _vendor_choice() -> str | set[str]:
+    """WATERDROP_VENDOR_DEPS: "auto", "none", or the set of libraries to build from vendor/deps."""
+    raw = os.environ.get("WATERDROP_VENDOR_DEPS", "").strip().lower()
+    if raw in ("", "auto"):
+        return "auto"
+    if raw in ("none", "0", "no", "off", "false"):
+        return "none"
+    if raw == "all":
+        return set(VENDORABLE)
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    unknown = sorted(names - set(VENDORABLE))
+    if unknown:
+        raise LibrdkafkaError(
+            f"WATERDROP_VENDOR_DEPS={raw!r}: unknown {', '.join(unknown)}; expected auto, none, "
+            f"all, or a comma list of {', '.join(VENDORABLE)}"
+        )
+    return names
+
+
+def _user_disabled() -> set[str]:
+    """Features turned off on purpose in WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS."""
+    return {
+        m.group(1)
+        for tok in shlex.split(os.environ.get("WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS", ""))
+        if (m := re.match(r"^--disable-(.+)$", tok))
+    }
+
+
+def _install_hint(items: list[tuple[str, str, str]]) -> str:
+    """Lines naming the Debian and RPM package for each (header, deb, rpm)."""
+    return "".join(
+        f"  - {header}: Debian/Ubuntu `apt-get install {deb}`, Fedora/RHEL `dnf install {rpm}`\n"
+        for header, deb, rpm in items
+    )
+
+
+class Plan:
+    """What to build: librdkafka's configure flags and the libraries vendor/deps supplies."""
+
+    def __init__(self, flags: list[str], vendored: list[str]):
+        self.flags = flags
+        self.vendored = vendored  # in vendor/deps' build order
+
+    def required_features(self) -> list[str]:
+        """builtin.features the result must report: the promised set, and what the flags add."""
+        out = list(REQUIRED_FEATURES)
+        for feature, gives in FEATURE_GIVES.items():
+            if f"--enable-{feature}" in self.flags:
+                out += [g for g in gives if g not in out]
+        return out
+
+
+def plan() -> Plan:
+    """Decide, for each dependency, system or vendor/deps; stop if neither can supply one.
+
+    A dependency whose header the compiler sees comes from the system; otherwise it is
+    built from vendor/deps (unless WATERDROP_VENDOR_DEPS=none).  What neither can supply
+    stops the build with the package to install: nothing is ever left out silently.
+    """
+    choice = _vendor_choice()
+    disabled = _user_disabled()
+    vendored: set[str] = set(choice) if isinstance(choice, set) else set()
+    seen: dict[str, bool] = {}
+    missing: list[tuple[str, str, str]] = []
+    for feature, header, lib, deb, rpm in FEATURES:
+        if feature in disabled or lib in vendored:
+            continue
+        seen[header] = have_header(header)
+        if seen[header]:
+            continue
+        if lib is not None and choice != "none":
+            vendored.add(lib)
+        elif lib is None and not sys.platform.startswith("linux"):
+            log(f"no {header} (Cyrus SASL): building without GSSAPI/Kerberos on this platform")
+        else:
+            missing.append((f"{header} ({WHAT_FOR[feature]})", deb, rpm))
+    if missing:
+        raise LibrdkafkaError(
+            "librdkafka needs development files this machine does not have"
+            + (" (WATERDROP_VENDOR_DEPS=none: nothing is built from vendor/deps)" if choice == "none"
+               else ", and vendor/deps cannot build them")
+            + ":\n" + _install_hint(missing)
+            + "Install them and build again"
+            + (", or unset WATERDROP_VENDOR_DEPS." if choice == "none" else
+               ", or leave a feature out on purpose, e.g. "
+               "WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS=--disable-gssapi (no Kerberos).")
+        )
+    if vendored & {"openssl", "curl"}:
+        # curl is built against the vendored OpenSSL and zlib, and one OpenSSL per process
+        vendored |= {"openssl", "curl", "zlib"}
     flags = []
-    for feature, header in FEATURES:
-        flags.append(f"--{'enable' if have_header(header) else 'disable'}-{feature}")
+    for feature, header, lib, _deb, _rpm in FEATURES:
+        if feature in disabled:
+            continue  # the user's own --disable-X follows
+        on = lib in vendored or (seen[header] if header in seen else have_header(header))
+        flags.append(f"--{'enable' if on else 'disable'}-{feature}")
     flags += shlex.split(os.environ.get("WATERDROP_LIBRDKAFKA_CONFIGURE_FLAGS", ""))
-    return flags
+    return Plan(flags, [n for n in VENDORABLE if n in vendored])
 
 
-def _cache_key(flags: list[str]) -> str:
+def configure_flags() -> list[str]:
+    """Flags for ./configure (without --prefix); see plan()."""
+    return plan().flags
+
+
+def _build_deps_module():
+    """vendor/deps/build_deps.py, imported by path (it is not a package)."""
+    import importlib.util
+
+    path = HERE.parent / "deps" / "build_deps.py"
+    if not path.is_file():
+        raise LibrdkafkaError(f"{path} is missing: vendor/deps is needed to build librdkafka's dependencies")
+    spec = importlib.util.spec_from_file_location("_waterdrop_vendor_build_deps", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pins_of(names: list[str]) -> dict[str, str]:
+    pins = json.loads((HERE.parent / "deps" / "pins.json").read_text(encoding="utf-8"))
+    return {n: pins[n]["sha256"] for n in names}
+
+
+def _env_key() -> dict[str, str]:
+    return {k: os.environ.get(k, "") for k in ("CC", "CFLAGS", "CPPFLAGS", "LDFLAGS")}
+
+
+def deps_prefix_for(p: Plan) -> Path | None:
+    """Where vendor/deps' libraries for this plan are built (None: nothing vendored)."""
+    if not p.vendored:
+        return None
+    material = {"pins": _pins_of(p.vendored), "env": _env_key()}
+    key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:10]
+    return cache_root() / f"deps-{'+'.join(p.vendored)}-{key}"
+
+
+def ensure_deps(p: Plan) -> Path | None:
+    """Build (or reuse) the vendored libraries of the plan as static PIC archives."""
+    prefix = deps_prefix_for(p)
+    if prefix is None:
+        return None
+    if "curl" in p.vendored and not _pkg_config():
+        raise LibrdkafkaError(
+            "building curl from vendor/deps needs pkg-config (its static link flags):\n"
+            + _install_hint([("pkg-config", "pkg-config", "pkgconf-pkg-config")])
+        )
+    root = _ensure_cache_root()
+    with _locked(root / f".{prefix.name}.lock"):
+        log(f"{', '.join(p.vendored)}: from the pinned sources in vendor/deps, static, in {prefix} "
+            "(the system has no development files for them, or WATERDROP_VENDOR_DEPS asks for it)")
+        bd = _build_deps_module()
+        logdir = prefix / "share" / "waterdrop-deps" / "logs"
+        logdir.mkdir(parents=True, exist_ok=True)
+        try:
+            builder = bd.Builder(prefix, bd.default_cache(), logdir)
+            for name in p.vendored:
+                builder.build(name)  # a library already built there is skipped (its stamp)
+            bd.remove_shared(prefix)
+        except SystemExit as exc:  # build_deps' die(): its message is already on stderr
+            raise LibrdkafkaError(
+                f"building {', '.join(p.vendored)} from vendor/deps failed (see above; logs in {logdir})"
+            ) from exc
+    return prefix
+
+
+def _pkg_config() -> str | None:
+    return os.environ.get("PKG_CONFIG") or shutil.which("pkg-config") or shutil.which("pkgconf")
+
+
+def deps_env(p: Plan, deps_prefix: Path | None) -> dict[str, str]:
+    """The environment for librdkafka's configure: the vendored prefix first in every path."""
+    env = dict(os.environ)
+    if deps_prefix is None:
+        return env
+    env["CPPFLAGS"] = f"-I{deps_prefix / 'include'} {env.get('CPPFLAGS', '')}".strip()
+    env["LDFLAGS"] = f"-L{deps_prefix / 'lib'} {env.get('LDFLAGS', '')}".strip()
+    pc = str(deps_prefix / "lib" / "pkgconfig")
+    env["PKG_CONFIG_PATH"] = pc + (f":{env['PKG_CONFIG_PATH']}" if env.get("PKG_CONFIG_PATH") else "")
+    if "curl" in p.vendored:
+        # static libcurl.a: pkg-config --static records what it needs (ssl, crypto, z)
+        env["PKG_CONFIG"] = f"{_pkg_config()} --static"
+    return env
+
+
+def _cache_key(flags: list[str], p: Plan | None = None) -> str:
     material = {
         "version": VERSION,
         "sha256": SHA256,
         "recipe": RECIPE_REVISION,
         "configure": flags,
-        "env": {k: os.environ.get(k, "") for k in ("CC", "CFLAGS", "CPPFLAGS", "LDFLAGS")},
+        "env": _env_key(),
     }
+    if p is not None and p.vendored:
+        material["vendored"] = _pins_of(p.vendored)
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def prefix_for(flags: list[str]) -> Path:
-    return cache_root() / f"librdkafka-{VERSION}-{_cache_key(flags)}"
+def prefix_for(flags: list[str] | Plan) -> Path:
+    p = flags if isinstance(flags, Plan) else Plan(list(flags), [])
+    return cache_root() / f"librdkafka-{VERSION}-{_cache_key(p.flags, p)}"
 
 
 def _prefix_ok(prefix: Path, flags: list[str]) -> bool:
@@ -557,6 +760,64 @@ def _check_pic(prefix: Path, link: dict[str, list[str]], workdir: Path, logfile:
     _run_logged(cmd, workdir, logfile, dict(os.environ), "link check (librdkafka.a into a shared object)")
 
 
+_PROBE_C = """\
+#include <stdio.h>
+#include <librdkafka/rdkafka.h>
+int main(void) {
+    char buf[2048]; size_t size = sizeof buf;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_get(conf, "builtin.features", buf, &size) != RD_KAFKA_CONF_OK) return 2;
+    rd_kafka_conf_destroy(conf);
+    puts(buf);
+    return 0;
+}
+"""
+
+
+def probe_features(include_dirs: list[str], objects: list[str], link: dict[str, list[str]],
+                   built_with: list[str] | None = None) -> tuple[list[str], str]:
+    """librdkafka's builtin.features, as the linked library reports them: (features, how).
+
+    A tiny program linked like _core is, and run.  Where it cannot run (a cross build), the
+    features are read from configure's BUILT_WITH instead, when given.
+    """
+    with tempfile.TemporaryDirectory(prefix="waterdrop-librdkafka-features-") as tmp:
+        src, exe = Path(tmp) / "features.c", Path(tmp) / "features"
+        src.write_text(_PROBE_C, encoding="utf-8")
+        cmd = [
+            *_cc(), "-o", str(exe), str(src), *[f"-I{d}" for d in include_dirs], *objects,
+            *[f"-L{d}" for d in link["library_dirs"]], *[f"-l{l}" for l in link["libraries"]],
+            *link["extra_link_args"],
+        ]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise LibrdkafkaError(f"linking the features probe failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
+        try:
+            out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 and out.stdout.strip():
+                return [f for f in out.stdout.strip().split(",") if f], "builtin.features"
+            why = f"exit {out.returncode}"
+        except (OSError, subprocess.TimeoutExpired) as exc:  # e.g. a cross build's binary
+            why = str(exc)
+    if built_with is None:
+        raise LibrdkafkaError(f"the features probe did not run ({why})")
+    log(f"the features probe did not run ({why}); reading configure's BUILT_WITH instead")
+    features = ["lz4", "sasl_plain"]  # always built in (bundled LZ4, librdkafka's own PLAIN)
+    features += [f for key, f in BUILT_WITH_FEATURES.items() if key in built_with]
+    return features, "BUILT_WITH"
+
+
+def check_features(features: list[str], required: list[str], where: str) -> None:
+    """Stop loudly when librdkafka lacks a feature the build must have."""
+    missing = [f for f in required if f not in features]
+    if missing:
+        raise LibrdkafkaError(
+            f"{where} lacks {', '.join(missing)} (it has: {' '.join(features)}); waterdrop "
+            f"needs every one of {' '.join(required)}, or a producer using them would fail at "
+            "its first message. See vendor/librdkafka/README.md for what each needs."
+        )
+
+
 def _find_source_dir(root: Path) -> Path:
     if (root / "configure").is_file():
         return root
@@ -575,8 +836,9 @@ def _extract(tarball: Path, dest: Path) -> Path:
     return _find_source_dir(dest)
 
 
-def build(tarball: Path, prefix: Path, flags: list[str]) -> None:
+def build(tarball: Path, prefix: Path, plan_: Plan, deps_prefix: Path | None = None) -> None:
     """Build librdkafka from tarball into prefix (which must not exist yet)."""
+    flags = plan_.flags
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="waterdrop-librdkafka-build-"))
     logfile = work / "build.log"
@@ -584,7 +846,7 @@ def build(tarball: Path, prefix: Path, flags: list[str]) -> None:
     ok = False
     try:
         srcdir = _extract(tarball, work / "src")
-        env = dict(os.environ)
+        env = deps_env(plan_, deps_prefix)
         env.pop("DESTDIR", None)
         _run_logged(["./configure", f"--prefix={prefix}", *flags], srcdir, logfile, env, "configure")
         # Only the C library (src/); the C++ wrapper (src-cpp/) is not used.
@@ -616,6 +878,11 @@ def build(tarball: Path, prefix: Path, flags: list[str]) -> None:
             "link": link,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if deps_prefix is not None:
+            info["vendored"] = {"prefix": str(deps_prefix), "libraries": plan_.vendored}
+        info["features"], info["features_from"] = probe_features(
+            [str(staged / "include")], [str(staged / STATIC_LIB_RELPATH)], link, info["built_with"])
+        check_features(info["features"], plan_.required_features(), f"the librdkafka {VERSION} just built")
         (staged / BUILD_INFO_RELPATH).parent.mkdir(parents=True, exist_ok=True)
         (staged / BUILD_INFO_RELPATH).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         shutil.copyfile(srcdir / "Makefile.config", staged / BUILD_INFO_RELPATH.parent / "Makefile.config")
@@ -633,7 +900,7 @@ def build(tarball: Path, prefix: Path, flags: list[str]) -> None:
             if not prefix.is_dir():
                 raise
         ok = True
-        log(f"built into {prefix} in {time.monotonic() - started:.0f}s; features: {' '.join(info['built_with'])}")
+        log(f"built into {prefix} in {time.monotonic() - started:.0f}s; features: {' '.join(info['features'])}")
     finally:
         if ok:
             shutil.rmtree(work, ignore_errors=True)
@@ -641,11 +908,26 @@ def build(tarball: Path, prefix: Path, flags: list[str]) -> None:
             log(f"build directory kept for inspection: {work}")
 
 
+def _features_of_cached(prefix: Path, p: Plan) -> None:
+    """A cached prefix from before the features check: probe it once, record, and check."""
+    path = prefix / BUILD_INFO_RELPATH
+    info = json.loads(path.read_text(encoding="utf-8"))
+    if "features" not in info:
+        info["features"], info["features_from"] = probe_features(
+            [str(prefix / "include")], [str(prefix / STATIC_LIB_RELPATH)], info["link"],
+            info.get("built_with", []))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    check_features(info["features"], p.required_features(), f"the cached librdkafka in {prefix}")
+
+
 def ensure_built(force: bool = False) -> Path:
     """Return the prefix of a built librdkafka matching the pin, building it if needed."""
     root = _ensure_cache_root()
-    flags = configure_flags()
-    prefix = prefix_for(flags)
+    p = plan()
+    flags = p.flags
+    prefix = prefix_for(p)
     with _locked(root / f".{prefix.name}.lock"):
         if force and prefix.exists():
             trash = root / f".{prefix.name}.old-{os.getpid()}"
@@ -653,6 +935,7 @@ def ensure_built(force: bool = False) -> Path:
             shutil.rmtree(trash, ignore_errors=True)
         if _prefix_ok(prefix, flags):
             log(f"reusing {prefix}")
+            _features_of_cached(prefix, p)
             return prefix
         if prefix.exists():
             log(f"discarding incomplete {prefix}")
@@ -660,9 +943,10 @@ def ensure_built(force: bool = False) -> Path:
             os.rename(prefix, trash)
             shutil.rmtree(trash, ignore_errors=True)
         log(f"configure flags: {' '.join(flags)}")
+        deps_prefix = ensure_deps(p)
         with _locked(root / f".{TARBALL_NAME}.lock"):
             tarball = obtain_tarball()
-        build(tarball, prefix, flags)
+        build(tarball, prefix, p, deps_prefix)
         return prefix
 
 
@@ -708,6 +992,13 @@ def system_link_info() -> dict[str, list[str]]:
     log(f"using the system librdkafka {version} (pkg-config)")
     cflags = q("--cflags")
     link = _split_link_flags(q("--libs"))
+    try:
+        features, _how = probe_features([t[2:] for t in cflags if t.startswith("-I")], [], link)
+    except LibrdkafkaError as exc:  # it did not link or run: say so, the build goes on
+        log(f"cannot check the system librdkafka's features here: {exc}")
+    else:
+        check_features(features, list(REQUIRED_FEATURES), f"the system librdkafka {version}")
+        log(f"its features: {' '.join(features)}")
     return {
         "include_dirs": [t[2:] for t in cflags if t.startswith("-I")],
         "extra_objects": [],
@@ -731,9 +1022,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.configure_flags:
-            flags = configure_flags()
-            print(" ".join(flags))
-            print(prefix_for(flags))
+            p = plan()
+            print(" ".join(p.flags))
+            print(prefix_for(p))
+            if p.vendored:
+                print(f"from vendor/deps: {' '.join(p.vendored)} in {deps_prefix_for(p)}")
             return 0
         if args.fetch_only:
             print(obtain_tarball())

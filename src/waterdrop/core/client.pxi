@@ -54,6 +54,7 @@ cdef class Client:
     cdef int _server_active          # a waiting thread serves the queue; the poller parks
     cdef int _lazy                   # ... and may stay parked after it (see _poll_loop)
     cdef int _poller_parked          # the poller is parked (not in a queue poll)
+    cdef int64_t _served_wait_ns     # recent waits of serving waiters (ns): their spin
     cdef list _deferred              # what that thread left for the poller (events, batches)
     cdef Py_ssize_t _max_msg_bytes   # message.max.bytes (batchable messages stay below it)
     cdef _Waiter _park               # where the poller parks meanwhile

@@ -67,3 +67,30 @@ cdef object _error_from_rd_error(rd_kafka_error_t *error):
 def librdkafka_version():
     """The version string of the librdkafka linked into this extension."""
     return rd_kafka_version_str().decode("ascii")
+
+
+def librdkafka_features():
+    """The features the linked librdkafka was built with (its ``builtin.features``).
+
+    Read from a default configuration, so it says what this build can do (a codec that is
+    missing here fails at the first produce through it, not at setup).
+    """
+    cdef rd_kafka_conf_t *conf = rd_kafka_conf_new()
+    cdef size_t size = 0
+    cdef char *buf = NULL
+    cdef bytes raw = b""
+    try:
+        # first the length (NUL included), then the value
+        if rd_kafka_conf_get(conf, b"builtin.features", NULL, &size) != RD_KAFKA_CONF_OK:
+            raise RuntimeError("librdkafka does not report builtin.features")
+        buf = <char *>malloc(size + 1)
+        if buf == NULL:
+            raise MemoryError()
+        if rd_kafka_conf_get(conf, b"builtin.features", buf, &size) != RD_KAFKA_CONF_OK:
+            raise RuntimeError("librdkafka does not report builtin.features")
+        buf[size] = 0
+        raw = <bytes>buf
+    finally:
+        free(buf)
+        rd_kafka_conf_destroy(conf)
+    return tuple(f for f in raw.decode("ascii").split(",") if f)

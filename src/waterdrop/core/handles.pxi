@@ -199,7 +199,7 @@ cdef class DeliveryHandle(DeliveryReport):
             else:
                 # beyond ~292 years the deadline in ns would overflow: wait "forever" instead
                 timeout_ms = <long long>min(max_wait_timeout, 9_000_000_000_000)
-            if not _handle_block(self, timeout_ms):
+            if not _handle_block(self, timeout_ms, False):
                 raise _errors.WaitTimeoutError(timeout_ms)
         if raise_response_error and self._error is not None:
             raise self._error
@@ -215,6 +215,18 @@ cdef class DeliveryHandle(DeliveryReport):
         if wd_load_int(&self._state) == _PENDING:
             return f"<DeliveryHandle topic={self.topic_name!r} pending label={self.label!r}>"
         return "<DeliveryHandle " + DeliveryReport.__repr__(self)[16:]
+
+
+cdef DeliveryHandle _handle_wait_sync(DeliveryHandle self, long long timeout_ms):
+    """produce_sync's ``wait(timeout_ms)``, for the message the caller has just produced: the
+    same answer and errors, with a brief spin before blocking (_serve_until)."""
+    if wd_load_int(&self._state) == _PENDING:
+        timeout_ms = min(timeout_ms, 9_000_000_000_000)
+        if not _handle_block(self, timeout_ms, True):
+            raise _errors.WaitTimeoutError(timeout_ms)
+    if self._error is not None:
+        raise self._error
+    return self
 
 
 cdef object _handle_run_callbacks(DeliveryHandle self):
@@ -236,13 +248,14 @@ cdef object _handle_run_callbacks(DeliveryHandle self):
     return callbacks[0]
 
 
-cdef bint _handle_block(DeliveryHandle self, long long timeout_ms) except -1:
-    """Wait until resolved; False on timeout. Checks for signals every 100 ms."""
+cdef bint _handle_block(DeliveryHandle self, long long timeout_ms, bint spin) except -1:
+    """Wait until resolved; False on timeout. Checks for signals every 100 ms. ``spin``: see
+    _serve_until (produce_sync's wait)."""
     cdef int64_t deadline = wd_now_ns() + min(timeout_ms, 9_000_000_000_000) * 1_000_000
     cdef Client client = self._waiter.client
     if client is not None:
         if _claim_queue(client):
-            return _serve_until(client, self, deadline)
+            return _serve_until(client, self, deadline, spin)
         if wd_load_int(&client._lazy):
             _wake_poller(client)
     return _handle_wait_condvar(self, deadline)
@@ -276,7 +289,13 @@ cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
 cdef extern from *:
     """
     #ifndef WD_HANDLE_FREELIST
+    #ifdef Py_GIL_DISABLED
+    /* 0 on a free-threaded build: CPython's allocator (mimalloc) has a heap per thread, so a
+       fresh block costs no lock, where this list would take its PyMutex twice per handle */
+    #define WD_HANDLE_FREELIST 0
+    #else
     #define WD_HANDLE_FREELIST 16384      /* 0 in sanitizer builds: every handle is fresh */
+    #endif
     #endif
     static void *wd_handle_blocks[WD_HANDLE_FREELIST + 1];
     static Py_ssize_t wd_handle_nblocks = 0;
@@ -311,6 +330,8 @@ cdef extern from *:
 
     static void wd_handle_freelist_install(PyObject *type) {
         PyTypeObject *t = (PyTypeObject *)type;
+        if (WD_HANDLE_FREELIST == 0)
+            return;                       /* no list: the type's own tp_alloc and tp_free */
         wd_handle_type = t;
         t->tp_alloc = wd_handle_alloc;
         t->tp_free = wd_handle_free;

@@ -16,6 +16,7 @@ cdef extern from "core/platform.h" nogil:
     int wd_cond_broadcast(wd_cond_t *c)
     int wd_cond_wait_until(wd_cond_t *c, wd_mutex_t *m, int64_t deadline_ns)
     int64_t wd_now_ns()
+    void wd_yield_cpu()
     unsigned long wd_thread_id()
     # shared state without the GIL: PyMutex and atomics on a free-threaded build, plain C
     # (no cost) on a GIL build, whose GIL orders these accesses already
@@ -36,4 +37,6 @@ cdef extern from "core/platform.h" nogil:
         pass
     void wd_cs_begin(wd_cs_t *cs, PyObject *o)
     void wd_cs_end(wd_cs_t *cs)
+    void wd_share_ref(PyObject *o)
+    void wd_immortalize(PyObject *o)
     const bint WD_FREE_THREADED

@@ -1,11 +1,22 @@
 # The Client's delivery-report poller: one thread per client drains librdkafka's main queue
 # without the GIL and takes the GIL once per batch; a thread that waits for its own delivery
-# may serve the queue itself meanwhile (_serve_until, from a handle's wait). Functions of the
-# Client (their first argument, ``self``).
+# may serve the queue itself meanwhile (_serve_until, from a handle's wait); produce_sync's
+# wait spins briefly first when its recent round trips were short. Functions of the Client
+# (their first argument, ``self``).
 
 cdef enum:
     _EVENT_BATCH = 64
     _MSG_CHUNK = 1024
+    # produce_sync's waiter, serving the queue, first polls it without blocking (yielding the
+    # CPU between polls) for twice the recent round trip plus _SPIN_SLACK_NS, when that is at most
+    # _SPIN_MAX_NS, so that a fast delivery reaches a thread that is awake; a longer wait
+    # blocks at once (a spin that ends before the report comes only burns CPU that the
+    # broker thread, or a broker on the same host, needs). One wait counts for at most
+    # _SPIN_SAMPLE_MAX_NS in the running estimate, so a lone stall does not stop spinning
+    # for long.
+    _SPIN_MAX_NS = 200_000
+    _SPIN_SLACK_NS = 20_000
+    _SPIN_SAMPLE_MAX_NS = 400_000
 
 
 cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
@@ -23,6 +34,20 @@ cdef inline int _drain(rd_kafka_queue_t *q, rd_kafka_event_t **events,
             break
         n += 1
     return n
+
+
+cdef inline int _drain_spinning(rd_kafka_queue_t *q, rd_kafka_event_t **events,
+                                int64_t spin_until) noexcept nogil:
+    """_drain without blocking: wait for an event by polling the queue's length until the
+    clock reaches ``spin_until`` (0 events then).
+
+    The length, not a zero-timeout poll: a poll of an empty queue would take the yield
+    meant for the poller (rd_kafka_queue_yield in _serve_until)."""
+    while rd_kafka_queue_length(q) == 0:
+        if wd_now_ns() >= spin_until:
+            return 0
+        wd_yield_cpu()
+    return _drain(q, events, 0)
 
 
 cdef _run_poller(Client self):
@@ -189,7 +214,7 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
     cdef const rd_kafka_message_t *msgs[_MSG_CHUNK]
     cdef size_t count, i
     cdef const rd_kafka_message_t *m
-    cdef DeliveryHandle h
+    cdef PyObject *h           # borrowed: librdkafka's reference keeps it (released below)
     cdef const char *errstr
     cdef int has_extra
     while True:
@@ -200,7 +225,7 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
             m = msgs[i]
             if m._private == NULL:
                 continue
-            h = <DeliveryHandle>m._private
+            h = <PyObject *>m._private
             if m.err:
                 errstr = rd_kafka_message_produce_errstr(m)
                 error = kafka_error(
@@ -208,14 +233,16 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
                     m.err == RD_KAFKA_RESP_ERR__FATAL)
             else:
                 error = None
-            has_extra = _resolve_handle(h, m.partition, m.offset, error,
+            has_extra = _resolve_handle(<DeliveryHandle>h, m.partition, m.offset, error,
                                         rd_kafka_message_latency(m))
             if full or has_extra > 0:
                 if delivered is None:
                     delivered = []
-                delivered.append(h)
-            # The reference taken at produce time, released exactly once, here.
-            Py_DECREF(h)
+                delivered.append(<object>h)
+            # The reference taken at produce time, released exactly once, here (no other
+            # reference taken meanwhile: on a free-threaded build each would be two atomic
+            # operations on a count the producing thread's references share)
+            Py_DECREF(<object>h)
             wd_add_ssize(&self._in_flight, -1)
         if count < _MSG_CHUNK:
             break
@@ -307,22 +334,30 @@ cdef inline bint _claim_queue(Client self) noexcept:
     return True
 
 
-cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -1:
+cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline, bint spin) except -1:
     """Serve this client's queue on the waiting thread until ``h`` resolves.
 
     The delivery report then reaches the thread that waits for it directly, without a
-    hop through the poller thread (which parks meanwhile). False on timeout.
+    hop through the poller thread (which parks meanwhile). ``spin``: the caller waits for
+    the one message it has just produced (produce_sync); while such round trips were short
+    (``_served_wait_ns``, which only the thread serving the queue reads and writes) it
+    spins first, which saves the wake-up of a blocked thread. False on timeout.
     """
     cdef rd_kafka_event_t *events[_EVENT_BATCH]
     cdef rd_kafka_queue_t *q = self.mainq
     cdef int n
     cdef int slice_ms
     cdef int64_t now
+    cdef int64_t start = wd_now_ns()
     cdef list resolved = []
     # Serve for a short while only: the point is a fast answer for a fast delivery. A
     # slow one is waited for on the condition variable while the poller serves again,
     # so error and log events are never held back behind a long wait.
-    cdef int64_t serve_until = min(deadline, wd_now_ns() + 200_000_000)
+    cdef int64_t serve_until = min(deadline, start + 200_000_000)
+    cdef int64_t budget = 2 * self._served_wait_ns + _SPIN_SLACK_NS
+    cdef int64_t spin_until = 0
+    if spin and budget <= _SPIN_MAX_NS:
+        spin_until = min(serve_until, start + budget)
     # the caller claimed the queue (_claim_queue set _server_active)
     if not wd_load_int(&self._poller_parked):
         rd_kafka_queue_yield(q)    # the poller leaves its poll and parks
@@ -331,15 +366,24 @@ cdef bint _serve_until(Client self, DeliveryHandle h, int64_t deadline) except -
             now = wd_now_ns()
             if now >= serve_until:
                 break
-            slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
-            with nogil:
-                n = _drain(q, events, slice_ms)
+            if now < spin_until:
+                with nogil:
+                    n = _drain_spinning(q, events, spin_until)
+            else:
+                slice_ms = <int>min(10, (deadline - now) // 1_000_000 + 1)
+                with nogil:
+                    n = _drain(q, events, slice_ms)
             if n > 0:
                 _serve(self, events, n, resolved)
             if wd_load_int(&self._stopping):
                 break
             PyErr_CheckSignals()
     finally:
+        if spin:
+            # this round trip in the estimate that sizes the next spin (an average over
+            # about the last 8), while this thread still owns the queue and the estimate
+            self._served_wait_ns += (min(wd_now_ns() - start, <int64_t>_SPIN_SAMPLE_MAX_NS)
+                                     - self._served_wait_ns) // 8
         # hand the queue back before any user code runs: a listener that waits for another
         # delivery must find the poller serving, not parked behind us
         wd_store_int(&self._server_active, 0)

@@ -1057,7 +1057,8 @@ def _after_fork_in_child() -> None:
         util.Finalize(None, _close_all_at_exit, exitpriority=0)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only: Windows has no fork, so no child to reset
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _close_all_at_exit() -> None:

@@ -12,16 +12,25 @@ $here = Split-Path -Parent $MyInvocation.MyCommand.Path
 $root = "C:\waterdrop-vcpkg"
 $vcpkg = if ($env:VCPKG_INSTALLATION_ROOT) { $env:VCPKG_INSTALLATION_ROOT } else { "C:\vcpkg" }
 
+# The baseline is vcpkg's 2026.07.29 release tag (commit 9e593bb1..., 2026-07-29): it pins
+# every port's version (openssl, zlib, zstd, lz4, curl, pkgconf) and vcpkg-tool's. The runner's
+# vcpkg checkout is moved to that commit and bootstrapped there, so that the tool is the one
+# those ports were released with, whatever the runner image ships.
 $manifest = Get-Content "$here\vcpkg.json" -Raw | ConvertFrom-Json
-if ($manifest.'builtin-baseline' -notmatch '^[0-9a-f]{40}$') {
-    # The baseline must be a commit of github.com/microsoft/vcpkg; pick the one that the
-    # runner's vcpkg checkout is at if the pin was left as a placeholder, and say so.
-    $head = (git -C $vcpkg rev-parse HEAD).Trim()
-    Write-Warning "vcpkg.json has no pinned builtin-baseline; using the runner's vcpkg commit $head"
-    $manifest.'builtin-baseline' = $head
+$baseline = $manifest.'builtin-baseline'
+if ($baseline -notmatch '^[0-9a-f]{40}$') { throw "vcpkg.json: builtin-baseline is not a commit: $baseline" }
+# (rev-parse --quiet: no stderr, which Windows PowerShell would turn into a stopping error)
+$have = git -C $vcpkg rev-parse --verify --quiet "$baseline^{commit}"
+if (-not $have) {
+    git -C $vcpkg fetch --quiet origin $baseline
+    if ($LASTEXITCODE -ne 0) { throw "cannot fetch vcpkg commit $baseline" }
 }
+git -C $vcpkg -c advice.detachedHead=false checkout --quiet $baseline
+if ($LASTEXITCODE -ne 0) { throw "cannot check out vcpkg commit $baseline" }
+& "$vcpkg\bootstrap-vcpkg.bat" -disableMetrics
+if ($LASTEXITCODE -ne 0) { throw "bootstrap-vcpkg failed ($LASTEXITCODE)" }
 New-Item -ItemType Directory -Force -Path $root | Out-Null
-$manifest | ConvertTo-Json -Depth 10 | Set-Content "$root\vcpkg.json" -Encoding ascii
+Copy-Item "$here\vcpkg.json" "$root\vcpkg.json"
 
 & "$vcpkg\vcpkg.exe" install `
     --x-manifest-root="$root" `
