@@ -24,6 +24,7 @@ from waterdrop.errors import (
 from waterdrop.instrumentation.global_monitor import monitor
 from waterdrop.producer import Producer
 from waterdrop.producer.status import Status
+from waterdrop.producer.variant import Variant
 from waterdrop.types import Message
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Producer",
     "ProducerClosedError",
     "Status",
+    "Variant",
     "WaitTimeoutError",
     "clients",
     "errors",

@@ -767,6 +767,17 @@ class Variant(_Dispatch):
             self._aio._sync.transaction()  # raises ProducerNotTransactionalError
         return Transaction(self._aio, self._variant, self)
 
+    async def transaction_mark_as_consumed(
+        self, consumer: Any, message: Any, offset_metadata: str | None = None
+    ) -> None:
+        """The producer's ``transaction_mark_as_consumed``, waiting up to this variant's
+        ``max_wait_timeout`` for the broker."""
+        token = CURRENT_VARIANT.set(self._variant)
+        try:
+            await self._aio.transaction_mark_as_consumed(consumer, message, offset_metadata)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
     def __repr__(self) -> str:
         return "<waterdrop.aio.Variant " + repr(self._variant)[len("<waterdrop.Variant "):]
 

@@ -248,7 +248,7 @@ def _session(
             _bad_setting(error, settings)
         except ClusterUnreachableError as error:
             raise CliError(
-                f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout} ms: "
+                f"cannot reach the Kafka cluster at {bootstrap} within {connect_timeout:,} ms: "
                 f"{error.cause or 'nothing answered a metadata request'}"
             ) from None
         except Error as error:

@@ -187,7 +187,7 @@ class Config:
             from waterdrop.contracts.wording import CONFIG
             from waterdrop.errors import ConfigurationInvalidError
 
-            raise ConfigurationInvalidError({name: CONFIG["unknown_setting"]})
+            raise ConfigurationInvalidError({name: _unknown_setting(name)})
         object.__setattr__(self, name, value)
 
     if TYPE_CHECKING:
@@ -207,6 +207,25 @@ class Config:
     def __repr__(self) -> str:
         kafka = {k: ("[FILTERED]" if _secret(k) else v) for k, v in (self.kafka or {}).items()}
         return f"<waterdrop.Config id={self.id!r} kafka={kafka!r}>"
+
+
+def _unknown_setting(name: str) -> str:
+    """Why ``name`` is refused: the nearest setting's name, or where a librdkafka property
+    (``linger_ms``, ``bootstrap_servers``) goes instead."""
+    import difflib
+
+    from waterdrop.contracts.wording import CONFIG, DID_YOU_MEAN
+
+    reason = CONFIG["unknown_setting"]
+    close = difflib.get_close_matches(name, sorted(DEFAULTS), n=1, cutoff=0.75)
+    if close:
+        return reason + DID_YOU_MEAN.format(names=repr(close[0]))
+    from waterdrop.contracts.config import nearest_properties
+
+    dotted = name.replace("_", ".")
+    if dotted in nearest_properties(dotted):
+        return reason + f"; {dotted!r} is a librdkafka property: pass it in kafka={{...}}"
+    return reason
 
 
 def _secret(name: object) -> bool:

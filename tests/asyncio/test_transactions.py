@@ -182,6 +182,17 @@ async def test_mark_as_consumed_needs_this_tasks_transaction(tx_producer, topic)
         await tx_producer.transaction_mark_as_consumed("aio-group", (topic, 0, 41))
 
 
+async def test_a_variant_marks_as_consumed_in_its_transaction(tx_producer, topic):
+    seen = _events(tx_producer, "transaction.marked_as_consumed", "transaction.committed")
+    variant = tx_producer.variant(max_wait_timeout=20_000)
+    with pytest.raises(TransactionRequiredError):
+        await variant.transaction_mark_as_consumed("group", (topic, 0, 0))
+    async with variant.transaction() as inside:
+        await inside.produce_sync(topic=topic, payload=b"x")
+        await inside.transaction_mark_as_consumed("aio-variant-group", (topic, 0, 41), "meta")
+    assert seen == ["transaction.marked_as_consumed", "transaction.committed"]
+
+
 async def test_variant_transaction(tx_producer, topic):
     variant = tx_producer.variant(max_wait_timeout=20_000)
     async with variant.transaction() as inside:

@@ -211,7 +211,7 @@ def test_a_server_that_never_answers_is_reported_after_connect_timeout():
                                            "--connect-timeout", "1500"], input=b"x\n",
                    timeout=30)
     assert proc.returncode == 1, proc.stderr
-    assert f"cannot reach the Kafka cluster at {servers} within 1500 ms" in proc.stderr
+    assert f"cannot reach the Kafka cluster at {servers} within 1,500 ms" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

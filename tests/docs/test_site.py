@@ -67,3 +67,8 @@ def test_nothing_is_loaded_from_the_internet(site):
         remote = [url for url in scripts + styles if re.match(r"(https?:)?//", url)]
         assert not remote, f"{page.relative_to(site)} loads {remote}"
         assert any(s.endswith("assets/javascripts/iframe-worker.js") for s in scripts), page
+
+
+def test_the_site_holds_no_build_code(site):
+    # docs/hooks.py and the griffe extension build the site; they are not pages of it
+    assert sorted(p.name for p in site.rglob("*.py")) == []

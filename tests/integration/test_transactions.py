@@ -640,6 +640,22 @@ def test_mark_as_consumed_with_a_group_id_and_a_tuple(kafka_bootstrap, txn, java
     assert (tp.offset, committed_metadata(java_offsets, group, source, 1)) == (1, "p1")
 
 
+def test_a_variant_marks_as_consumed_too(kafka_bootstrap, topic, txn):
+    # API.md: a Variant has every transaction method (WaterDrop's variant wraps them all)
+    source = create_topic(kafka_bootstrap, partitions=1)
+    produce_inputs(kafka_bootstrap, source, 3)
+    group = unique("wd-group")
+    variant = txn.variant(max_wait_timeout=20_000)
+    with pytest.raises(TransactionRequiredError):
+        variant.transaction_mark_as_consumed(group, (source, 0, 1))
+    with variant.transaction():
+        variant.produce_sync(topic=topic, payload="with-offset")
+        variant.transaction_mark_as_consumed(group, (source, 0, 1), "via-variant")
+    commit_sentinel(txn, topic)
+    assert committed_offset(kafka_bootstrap, group, source, 0).offset == 2
+    assert read_payloads(kafka_bootstrap, topic, "read_committed") == ["with-offset", SENTINEL]
+
+
 def test_mark_as_consumed_outside_a_transaction_raises(kafka_bootstrap, topic, txn):
     with pytest.raises(TransactionRequiredError):
         txn.transaction_mark_as_consumed(unique("wd-group"), (topic, 0, 0))

@@ -140,4 +140,6 @@ def test_configure_function_cannot_invent_settings():
 
     with pytest.raises(ConfigurationInvalidError) as info:
         Producer(configure)
-    assert info.value.errors == {"max_wait_time": "is not a known setting"}
+    assert info.value.errors == {
+        "max_wait_time": "is not a known setting; did you mean 'max_wait_timeout'?"
+    }

@@ -41,7 +41,7 @@ class Rdkafka:
         if not statistics:
             kafka["statistics.interval.ms"] = "0"
             if hasattr(monitor, "freeze_statistics_listeners"):
-                monitor.freeze_statistics_listeners()
+                monitor.freeze_statistics_listeners(producer.id)
         listener = config.oauth.token_provider_listener
         if listener:
             monitor.subscribe(listener)

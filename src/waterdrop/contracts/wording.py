@@ -194,6 +194,14 @@ def mapping_and_fields(method: str, names: list[str]) -> str:
 #: variant's topic_config when it is made); ``librdkafka_refused`` fills these in.
 LIBRDKAFKA_REFUSED = "librdkafka refuses {key}={value}: {reason}"
 DID_YOU_MEAN = "; did you mean {names}?"
+#: Python-only: appended to a ProduceError for a message that timed out while librdkafka
+#: reached no broker (its last error says so), so that the text says why.
+TIMED_OUT_UNREACHABLE = (
+    ": not delivered within {timeout} because no Kafka broker at {servers} could be reached "
+    "(librdkafka's last error: {cause}). Check that the brokers are running and reachable "
+    "from this host, and that bootstrap.servers names them; producer.ping() at startup "
+    "reports this within seconds"
+)
 #: Python-only: a producer that connects needs to know where (the test clients do not).
 BOOTSTRAP_SERVERS_MISSING = (
     "must be set to the brokers to connect to, e.g. {'bootstrap.servers': 'localhost:9092'} "

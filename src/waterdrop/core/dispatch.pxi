@@ -8,6 +8,12 @@ cdef object _monotonic = _time.monotonic
 
 #: The default of produce_async's keyword fields: the field was not given.
 _ABSENT = object()
+# Compared against from C (a module global would be a dict lookup per use wherever Cython
+# cannot cache it: a free-threaded build). Immortal on a free-threaded build: every call
+# takes and drops a reference to it per absent field, from every producing thread, and
+# without that each is an atomic add on one shared counter.
+cdef object _absent = _ABSENT
+wd_immortalize(<PyObject *>_ABSENT)
 
 cdef enum:
     _PRODUCED_ASYNC = 1     # ProducerBase._produced's bits: who listens to
@@ -231,7 +237,7 @@ cdef class ProducerBase:
             if type(client) is Client:
                 if message is None:
                     return _produce_fields(<Client>client, f, rest, self._max_payload, conf_key,
-                                           wait_ms, serving, _REFS_ARGS)
+                                           wait_ms, serving, _REFS_ARGS, True)
                 _extract(<dict>message, f)   # here: no Python code runs in between
                 return _produce_fields(<Client>client, f, message, self._max_payload, conf_key,
                                        wait_ms, serving)
@@ -272,7 +278,7 @@ cdef inline bint _producer_listening(ProducerBase self, int event) except -1:
 
 cdef inline PyObject *_arg(object value):
     # (_ABSENT: the keyword was not given, which the contract tells from an explicit None)
-    return NULL if value is _ABSENT else <PyObject *>value
+    return NULL if value is _absent else <PyObject *>value
 
 
 cdef inline void _fields_of_args(_Fields *f, object topic, object payload, object key,
@@ -294,7 +300,7 @@ cdef inline bint _fields_given(object topic, object payload, object key, object 
                                object partition_key, object timestamp, object headers,
                                object label, dict rest):
     """Whether any keyword field was given (alongside a mapping: a TypeError)."""
-    absent = _ABSENT
+    absent = _absent
     return not (topic is absent and payload is absent and key is absent
                 and partition is absent and partition_key is absent and timestamp is absent
                 and headers is absent and label is absent and not rest)

@@ -289,7 +289,13 @@ cdef bint _handle_wait_condvar(DeliveryHandle self, int64_t deadline) except -1:
 cdef extern from *:
     """
     #ifndef WD_HANDLE_FREELIST
+    #ifdef Py_GIL_DISABLED
+    /* 0 on a free-threaded build: CPython's allocator (mimalloc) has a heap per thread, so a
+       fresh block costs no lock, where this list would take its PyMutex twice per handle */
+    #define WD_HANDLE_FREELIST 0
+    #else
     #define WD_HANDLE_FREELIST 16384      /* 0 in sanitizer builds: every handle is fresh */
+    #endif
     #endif
     static void *wd_handle_blocks[WD_HANDLE_FREELIST + 1];
     static Py_ssize_t wd_handle_nblocks = 0;
@@ -324,6 +330,8 @@ cdef extern from *:
 
     static void wd_handle_freelist_install(PyObject *type) {
         PyTypeObject *t = (PyTypeObject *)type;
+        if (WD_HANDLE_FREELIST == 0)
+            return;                       /* no list: the type's own tp_alloc and tp_free */
         wd_handle_type = t;
         t->tp_alloc = wd_handle_alloc;
         t->tp_free = wd_handle_free;

@@ -89,8 +89,9 @@ cdef int64_t _timestamp_ms(object ts) except? -2:
 cdef enum:
     _REFS_DICT = 3         # a payload's references in Client._prepare when only its message
                            # dict keeps it (the dict, the _Msg, _prepare's local)
-    _REFS_ARGS = 4         # ... when passed as produce_async's keyword argument (the
-                           # caller's stack, the parsed argument, the _Msg, the local)
+    _REFS_ARGS = 3         # ... when passed as produce_async's keyword argument (the
+                           # caller's stack, the parsed argument, the local; the _Msg
+                           # borrows the argument's: see _produce_fields)
     _PIN_MIN_SIZE = 512    # bytes / str payloads this large are never copied (Client._prepare)
 
 
@@ -125,6 +126,8 @@ cdef struct _Msg:
                                # bytes / str nothing else keeps); otherwise it points at the
                                # payload object, which the handle keeps until it resolves
     bint sent                  # librdkafka accepted it (and owns the handle reference)
+    bint borrowed              # ``f`` borrows the references of the call's own arguments
+                               # (they outlive the _Msg): _msg_release does not drop them
     bint plain                 # read by _take_plain: only topic / payload / key / partition,
                                # checked there (m.partition set); _prepare skips the rest
 
@@ -135,7 +138,10 @@ cdef inline void _msg_release(_Msg *m) noexcept:
         PyBuffer_Release(m.view)
         free(m.view)
         m.view = NULL
-    _fields_release(&m.f)
+    if m.borrowed:
+        memset(&m.f, 0, sizeof(_Fields))
+    else:
+        _fields_release(&m.f)
     if m.headers != NULL:
         rd_kafka_headers_destroy(m.headers)
         m.headers = NULL

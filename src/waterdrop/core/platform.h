@@ -175,6 +175,13 @@ static inline void wd_yield_cpu(void) { (void)sched_yield(); }
  *   wd_cs_t, wd_cs_begin(cs, obj) / wd_cs_end(cs): a critical section on obj around a few
  *       field loads and stores that cannot fail (a hot path's; elsewhere the core uses
  *       Cython's ``with cython.critical_section(obj)``, which handles exceptions)
+ *   wd_share_ref(o): turn one of the calling thread's references to o into a shared one,
+ *       for a reference another thread drops (librdkafka's reference to a handle, a pinned
+ *       payload: dropped by the poller). Biased reference counting otherwise queues the
+ *       object for its owner thread to merge when a non-owner drops more references than
+ *       it took, once per object, where a shared reference is one atomic add each way.
+ *   wd_immortalize(o): make o immortal (its reference count never changes again): for a
+ *       module-lifetime sentinel that every thread passes around (produce_async's defaults)
  *   WD_FREE_THREADED: 1 on a free-threaded build
  */
 #ifdef Py_GIL_DISABLED
@@ -203,6 +210,20 @@ static inline unsigned long wd_load_ulong(unsigned long *p) { return _Py_atomic_
 static inline void wd_store_ulong(unsigned long *p, unsigned long v) {
     _Py_atomic_store_ulong(p, v);
 }
+/* Both read CPython's free-threaded object header (Include/object.h, 3.13 and 3.14): the
+   thread-local count ob_ref_local (UINT32_MAX: immortal) and the shared ob_ref_shared. */
+static inline void wd_share_ref(PyObject *o) {
+    uint32_t local = _Py_atomic_load_uint32_relaxed(&o->ob_ref_local);
+    if (local == _Py_IMMORTAL_REFCNT_LOCAL || !_Py_IsOwnedByCurrentThread(o))
+        return;                      /* immortal, or the reference is a shared one already */
+    /* the caller holds this reference and another: local stays above zero */
+    _Py_atomic_add_ssize(&o->ob_ref_shared, (Py_ssize_t)1 << _Py_REF_SHARED_SHIFT);
+    _Py_atomic_store_uint32_relaxed(&o->ob_ref_local, local - 1);
+}
+static inline void wd_immortalize(PyObject *o) {
+    _Py_atomic_store_uint32_relaxed(&o->ob_ref_local, _Py_IMMORTAL_REFCNT_LOCAL);
+    _Py_atomic_store_ssize_relaxed(&o->ob_ref_shared, 0);
+}
 
 #else
 
@@ -226,6 +247,8 @@ typedef struct { char unused; } wd_cs_t;
 #define wd_cs_end(cs) ((void)(cs))
 #define wd_load_ulong(p) (*(p))
 #define wd_store_ulong(p, v) ((void)(*(p) = (v)))
+#define wd_share_ref(o) ((void)(o))
+#define wd_immortalize(o) ((void)(o))
 
 #endif
 

@@ -37,4 +37,6 @@ cdef extern from "core/platform.h" nogil:
         pass
     void wd_cs_begin(wd_cs_t *cs, PyObject *o)
     void wd_cs_end(wd_cs_t *cs)
+    void wd_share_ref(PyObject *o)
+    void wd_immortalize(PyObject *o)
     const bint WD_FREE_THREADED

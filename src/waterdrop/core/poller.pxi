@@ -214,7 +214,7 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
     cdef const rd_kafka_message_t *msgs[_MSG_CHUNK]
     cdef size_t count, i
     cdef const rd_kafka_message_t *m
-    cdef DeliveryHandle h
+    cdef PyObject *h           # borrowed: librdkafka's reference keeps it (released below)
     cdef const char *errstr
     cdef int has_extra
     while True:
@@ -225,7 +225,7 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
             m = msgs[i]
             if m._private == NULL:
                 continue
-            h = <DeliveryHandle>m._private
+            h = <PyObject *>m._private
             if m.err:
                 errstr = rd_kafka_message_produce_errstr(m)
                 error = kafka_error(
@@ -233,14 +233,16 @@ cdef list _serve_dr(Client self, rd_kafka_event_t *ev, list delivered, bint full
                     m.err == RD_KAFKA_RESP_ERR__FATAL)
             else:
                 error = None
-            has_extra = _resolve_handle(h, m.partition, m.offset, error,
+            has_extra = _resolve_handle(<DeliveryHandle>h, m.partition, m.offset, error,
                                         rd_kafka_message_latency(m))
             if full or has_extra > 0:
                 if delivered is None:
                     delivered = []
-                delivered.append(h)
-            # The reference taken at produce time, released exactly once, here.
-            Py_DECREF(h)
+                delivered.append(<object>h)
+            # The reference taken at produce time, released exactly once, here (no other
+            # reference taken meanwhile: on a free-threaded build each would be two atomic
+            # operations on a count the producing thread's references share)
+            Py_DECREF(<object>h)
             wd_add_ssize(&self._in_flight, -1)
         if count < _MSG_CHUNK:
             break

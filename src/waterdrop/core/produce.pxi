@@ -15,7 +15,9 @@ cdef inline DeliveryHandle _attach_handle(Client client, _Msg *m, long long wait
         client._waiter)
     if not m.copy and m.payload != NULL:
         handle._error = <object>m.f.payload     # pinned until resolved
+        wd_share_ref(m.f.payload)               # ... and released by the poller
     Py_INCREF(handle)
+    wd_share_ref(<PyObject *>handle)            # librdkafka's, dropped by the poller
     wd_add_ssize(&client._in_flight, 1)
     m.handle = <PyObject *>handle
     return handle
@@ -176,16 +178,26 @@ cdef DeliveryHandle _produce_one(Client self, object message, Py_ssize_t max_pay
 cdef DeliveryHandle _produce_fields(Client self, _Fields *f, object names,
                                     Py_ssize_t max_payload_size, object conf_key,
                                     long long max_wait_ms, bint serving=False,
-                                    Py_ssize_t transient_refs=_REFS_DICT):
+                                    Py_ssize_t transient_refs=_REFS_DICT, bint borrow=False):
     """Validate and enqueue one message given by its fields (see _check and _prepare).
     ``names``: the message's keys (to name unknown ones). ``serving``: the caller waits
-    for it next, serving the queue itself (the poller need not be woken)."""
+    for it next, serving the queue itself (the poller need not be woken). ``borrow``: ``f``
+    holds the caller's own arguments (produce_async / produce_sync keywords), which outlive
+    this call, so the _Msg borrows them instead of taking references."""
     cdef _Msg m
     cdef dict errors
     cdef DeliveryHandle handle
     cdef rd_kafka_resp_err_t err
     memset(&m, 0, sizeof(_Msg))
-    _own_fields(&m, f)
+    if borrow:
+        # the fields are produce_async's / produce_sync's own arguments, alive until that
+        # call returns, which no Python code run meanwhile can rebind: borrowed, not taken
+        # (on a free-threaded build each reference taken and dropped is two atomic
+        # operations on a count the caller's thread may not own)
+        m.f = f[0]
+        m.borrowed = True
+    else:
+        _own_fields(&m, f)
     try:
         if not _plain_valid(&m.f, max_payload_size, self._last_name):
             errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)

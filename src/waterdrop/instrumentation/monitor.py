@@ -5,6 +5,7 @@ Emitting an event nobody listens to costs one dict lookup: no payload, no Event,
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +19,25 @@ __all__ = ["CLASS_EVENTS", "EVENTS", "Event", "EventNotRegisteredError", "Monito
 
 class EventNotRegisteredError(Error, KeyError):
     """Subscribing to, or emitting, an event name that is not in the registry."""
+
+    def __str__(self) -> str:
+        # the text itself, not KeyError's repr of it
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+def _unknown_event(event: str, events: frozenset[str]) -> str:
+    """Why ``event`` is not one of ``events``, and what to subscribe to instead."""
+    if event in CLASS_EVENTS and event not in events:
+        return (f"{event!r} is a process-wide event, not a producer's: subscribe on "
+                "waterdrop.monitor")
+    if event in EVENTS and event not in events:
+        return (f"{event!r} is a producer's event, not a process-wide one: subscribe on "
+                "producer.monitor")
+    text = f"{event!r} is not a registered event"
+    close = difflib.get_close_matches(str(event), sorted(events), n=1, cutoff=0.75)
+    if close:
+        return f"{text}; did you mean {close[0]!r}?"
+    return f"{text} (monitor.available_events lists them)"
 
 
 class Event(Mapping[str, Any]):
@@ -58,6 +78,7 @@ class Monitor:
         # what was subscribed, to unsubscribe objects and callables alike
         self._subscriptions: list[tuple[Any, dict[str, Listener]]] = []
         self._statistics_frozen = False
+        self._statistics_frozen_by: str | None = None
         #: Counts every change of the listeners (subscribe, unsubscribe, clear): whoever keeps
         #: ``listening()`` answers (the core's dispatch, once per message) asks again only once
         #: ``listener_changes.count`` moved. The core's type, whose count it reads in one load;
@@ -72,7 +93,7 @@ class Monitor:
 
     def _check(self, event: str) -> None:
         if event not in self._events:
-            raise EventNotRegisteredError(f"{event!r} is not a registered event")
+            raise EventNotRegisteredError(_unknown_event(event, self._events))
 
     # Overloaded so that a decorated listener keeps its type (mypy --strict refuses an untyped
     # decorator); a str always matches the first two forms.
@@ -124,10 +145,12 @@ class Monitor:
         if self._statistics_frozen and STATISTICS_EMITTED in handlers:
             from waterdrop.errors import StatisticsNotEnabledError
 
-            raise StatisticsNotEnabledError()
+            raise StatisticsNotEnabledError(self._statistics_frozen_by)
 
-    def freeze_statistics_listeners(self) -> None:
-        """Refuse later statistics.emitted subscriptions (the client was built without them)."""
+    def freeze_statistics_listeners(self, producer_id: str | None = None) -> None:
+        """Refuse later statistics.emitted subscriptions (the client of ``producer_id``, whom
+        the error names, was built without them)."""
+        self._statistics_frozen_by = producer_id
         self._statistics_frozen = True
 
     def unsubscribe(self, listener: Any) -> None:

@@ -540,11 +540,29 @@ class Producer(ProducerBase):
         time.sleep(self.config.wait_backoff_on_queue_full / 1000.0)
 
     def _produce_error(self, message: Any, error: BaseException, error_type: str) -> ProduceError:
-        wrapped = ProduceError(repr(error), cause=error)
+        wrapped = ProduceError(self._failure_text(error), cause=error)
         self.monitor.instrument(
             ev.ERROR_OCCURRED, producer_id=self.id, message=message, error=wrapped, type=error_type
         )
         return wrapped
+
+    def _failure_text(self, error: BaseException) -> str:
+        """A ProduceError's text: the cause as WaterDrop shows it (its repr), and for a message
+        that timed out while librdkafka reached no broker, that fact, the servers and its last
+        connection error (else the user sees only "Message timed out", minutes later)."""
+        text = repr(error)
+        if getattr(error, "code", None) != "msg_timed_out":
+            return text
+        errors = getattr(self._client, "recent_errors", ())
+        if not errors or getattr(errors[-1], "code", None) not in _UNREACHABLE_CODES:
+            return text
+        kafka = self.config.kafka if self.config is not None else {}
+        variant = self.current_variant
+        return text + wording.TIMED_OUT_UNREACHABLE.format(
+            servers=kafka.get("bootstrap.servers") or kafka.get("metadata.broker.list") or "?",
+            cause=_unreachable_cause(self._client),
+            timeout=_timeout_text({**kafka, **(variant.topic_config if variant else {})}),
+        )
 
     # --- idempotent fatal-error recovery ----------------------------------------------------------
 
@@ -991,6 +1009,22 @@ def _without_thread(line: str) -> str:
     if line.startswith("[thrd:") and "]: " in line:
         return line.split("]: ", 1)[1]
     return line
+
+
+#: librdkafka's errors that mean it reaches no broker (the last one decides).
+_UNREACHABLE_CODES = frozenset({"all_brokers_down", "transport", "resolve"})
+
+
+def _timeout_text(kafka: Mapping[str, Any]) -> str:
+    """The message timeout in force, as a reader wants it: "message.timeout.ms (150,000 ms)"."""
+    for name in ("message.timeout.ms", "delivery.timeout.ms"):
+        value = kafka.get(name)
+        if value is not None:
+            try:
+                return f"{name} ({int(str(value)):,} ms)"
+            except ValueError:
+                return f"{name} ({value} ms)"
+    return "message.timeout.ms"
 
 
 def _unreachable_cause(client: Any) -> str | None:

@@ -91,6 +91,8 @@ class ProducerInternals(Protocol):
         self, message: Any, error: BaseException, error_type: str
     ) -> ProduceError: ...
 
+    def _failure_text(self, error: BaseException) -> str: ...
+
     def _batch(self, messages: list[Any], variant: Variant, sync: bool) -> Batch: ...
 
     # recovery
@@ -194,7 +196,7 @@ class Batch:
         produce_many_async's event keeps them, as WaterDrop's does.
         """
         producer = self._producer
-        wrapped = ProduceManyError(dispatched, repr(error), cause=error)
+        wrapped = ProduceManyError(dispatched, producer._failure_text(error), cause=error)
         reported = dispatched
         if producer._transactional and self.method == "produce_many_sync":
             reported = []

@@ -201,6 +201,17 @@ class Variant:
         """``producer.transaction()`` with this variant current inside the block."""
         return _Scoped(self, self.producer.transaction())
 
+    def transaction_mark_as_consumed(
+        self, consumer: Any, message: Any, offset_metadata: str | None = None
+    ) -> None:
+        """``producer.transaction_mark_as_consumed``, waiting up to this variant's
+        ``max_wait_timeout`` for the broker (as WaterDrop's variant does)."""
+        token = CURRENT_VARIANT.set(self)
+        try:
+            self.producer.transaction_mark_as_consumed(consumer, message, offset_metadata)
+        finally:
+            CURRENT_VARIANT.reset(token)
+
     # The rest is the producer's. Explicit (not __getattr__): a class with __getattr__ makes
     # every attribute read slower, and conf_key / max_wait_timeout are read per message.
     def partition_count(self, topic: str) -> int:

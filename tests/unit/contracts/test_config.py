@@ -91,7 +91,15 @@ def test_idle_disconnect_timeout_30s_is_allowed():
 
 
 def test_unknown_setting_name():
-    assert _errors_of(max_wait_time=10) == {"max_wait_time": "is not a known setting"}
+    assert _errors_of(max_wait_time=10) == {
+        "max_wait_time": "is not a known setting; did you mean 'max_wait_timeout'?"
+    }
+    # a librdkafka property given as a keyword: where it goes instead
+    assert _errors_of(linger_ms=5) == {
+        "linger_ms": "is not a known setting; 'linger.ms' is a librdkafka property: pass it in "
+        "kafka={...}"
+    }
+    assert _errors_of(colour="red") == {"colour": "is not a known setting"}
 
 
 def test_several_broken_settings_are_all_reported():

@@ -44,3 +44,12 @@ def test_values_librdkafka_accepts_make_a_variant(producer):
         topic_config={"acks": "all", "compression.type": "zstd", "compression.level": 3,
                       "message.timeout.ms": 60_000, "partitioner": "murmur2_random"})
     assert variant.topic_config["compression.type"] == "zstd"
+
+
+def test_a_variant_is_a_waterdrop_variant_to_annotate_with(producer):
+    # its repr says waterdrop.Variant: that is where a user imports it from for a type hint
+    import waterdrop
+
+    variant = producer.variant(topic_config={"acks": 1})
+    assert isinstance(variant, waterdrop.Variant) and "Variant" in waterdrop.__all__
+    assert repr(variant).startswith("<waterdrop.Variant ")

@@ -64,6 +64,20 @@ def test_subscribing_to_an_unknown_event_raises(monitor):
     assert monitor.listeners == {}
 
 
+def test_an_unknown_event_says_what_to_subscribe_to_instead(monitor):
+    with pytest.raises(EventNotRegisteredError) as info:
+        monitor.subscribe("message.acknowledge", lambda event: None)
+    assert str(info.value) == (
+        "'message.acknowledge' is not a registered event; did you mean 'message.acknowledged'?"
+    )
+    with pytest.raises(EventNotRegisteredError) as info:
+        monitor.subscribe("producer.created", lambda event: None)
+    assert "process-wide event" in str(info.value) and "waterdrop.monitor" in str(info.value)
+    with pytest.raises(EventNotRegisteredError) as info:
+        Monitor(CLASS_EVENTS).subscribe("message.acknowledged", lambda event: None)
+    assert "producer.monitor" in str(info.value)
+
+
 def test_decorator_on_an_unknown_event_raises_at_once(monitor):
     with pytest.raises(EventNotRegisteredError):
         monitor.subscribe("nope.nope")

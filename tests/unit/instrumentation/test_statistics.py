@@ -105,8 +105,9 @@ def test_a_custom_statistics_decorator(make_producer, topic):
 
 def test_a_late_subscription_raises_statistics_not_enabled(producer, topic):
     producer.produce_sync(topic=topic, payload=b"x")  # the client is built without statistics
-    with pytest.raises(StatisticsNotEnabledError, match="statistics.emitted"):
+    with pytest.raises(StatisticsNotEnabledError, match="statistics.emitted") as info:
         producer.monitor.subscribe("statistics.emitted", print)
+    assert str(info.value).startswith(f"producer {producer.id!r} was connected without statistics")
 
     class Listener:
         def on_statistics_emitted(self, event):

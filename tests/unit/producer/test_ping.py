@@ -9,7 +9,12 @@ import pytest
 
 from waterdrop import ClusterUnreachableError, Producer, Status
 from waterdrop.clients import Buffered, Dummy
-from waterdrop.errors import Error, ProducerClosedError, ProducerNotConfiguredError
+from waterdrop.errors import (
+    Error,
+    ProduceError,
+    ProducerClosedError,
+    ProducerNotConfiguredError,
+)
 from waterdrop.testing import MockCluster
 
 # ping's timeouts below are hang detectors, not expectations: pytest-timeout ends a hang
@@ -123,3 +128,49 @@ def test_a_transactional_producer_pings_within_its_timeout_not_max_wait_timeout(
                          "transactional.id": "ping-tx-ok"}) as producer:
         assert producer.ping(max_wait_timeout=30_000) == 3
         assert producer.transactional
+
+
+# --- without ping: a message that times out says that no broker was reached ----------------------
+
+
+def _refusing_servers() -> str:
+    with MockCluster(brokers=1) as gone:
+        return gone.bootstrap_servers   # closed: its port refuses connections now
+
+
+@pytest.mark.parametrize("method", ["produce_sync", "produce_many_sync", "variant"])
+def test_a_message_that_timed_out_unreached_says_why_and_what_to_do(method):
+    # the README's quick start without its ping() line, with no broker at hand
+    servers = _refusing_servers()
+    producer = Producer(kafka={"bootstrap.servers": servers, "message.timeout.ms": 1_000})
+    message = {"topic": "t", "payload": b"x"}
+    try:
+        with pytest.raises(ProduceError) as info:
+            if method == "produce_sync":
+                producer.produce_sync(message)
+            elif method == "produce_many_sync":
+                producer.produce_many_sync([message, message])
+            else:
+                producer.variant(topic_config={"message.timeout.ms": 1_500}).produce_sync(message)
+        text = str(info.value)
+        assert info.value.cause.code == "msg_timed_out"
+        assert text.startswith("<KafkaError msg_timed_out")   # WaterDrop's text comes first
+        timeout = "1,500" if method == "variant" else "1,000"
+        assert f"not delivered within message.timeout.ms ({timeout} ms)" in text
+        assert f"no Kafka broker at {servers} could be reached" in text
+        assert "Connection refused" in text and "producer.ping()" in text
+    finally:
+        producer.close(force=True)
+
+
+def test_a_message_that_timed_out_with_the_broker_up_claims_no_unreachable_broker(cluster):
+    cluster.create_topic("slow", partitions=1, replication_factor=1)
+    with Producer(kafka={"bootstrap.servers": cluster.bootstrap_servers,
+                         "message.timeout.ms": 300}) as producer:
+        assert producer.ping() == 3
+        cluster.set_rtt(-1, 2_000)   # every broker answers, too late for the message
+        with pytest.raises(ProduceError) as info:
+            producer.produce_sync(topic="slow", payload=b"x")
+        assert info.value.cause.code == "msg_timed_out"
+        assert "could be reached" not in str(info.value)
+        cluster.set_rtt(-1, 0)
