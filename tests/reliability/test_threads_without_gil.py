@@ -306,23 +306,25 @@ TXN_ROUNDS = sized(6, 60)   # per thread: one block on the shared producer, one 
 TXN_BATCH = 5
 
 
-@pytest.fixture(params=["mock", "broker"])
-def txn_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A MockCluster always; the real broker when one answers (integration)."""
+@pytest.fixture(params=["mock", pytest.param("broker", marks=pytest.mark.integration)])
+def txn_bootstrap(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(where, bootstrap servers): a MockCluster always; the real broker when one answers."""
     if request.param == "mock":
         with MockCluster(brokers=1) as cluster:
             cluster.create_topic(TXN_TOPIC, partitions=3)
-            yield cluster.bootstrap_servers
+            yield "mock", cluster.bootstrap_servers
         return
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     create_topic(bootstrap, TXN_TOPIC, partitions=3)
-    yield bootstrap
+    yield "broker", bootstrap
 
 
 TXN_TOPIC = unique_topic("wd-ft-txn")
 
 
-def test_eight_threads_run_transactions_on_one_producer_and_a_pool(txn_bootstrap: str) -> None:
+def test_eight_threads_run_transactions_on_one_producer_and_a_pool(
+    txn_bootstrap: tuple[str, str],
+) -> None:
     """Eight threads take turns on one transactional producer (its transaction lock queues
     the blocks) and borrow two transactional producers from a pool; every third block aborts.
     A committed message is delivered; an aborted one is reported, or delivered and aborted."""
@@ -330,11 +332,12 @@ def test_eight_threads_run_transactions_on_one_producer_and_a_pool(txn_bootstrap
     failures: list[BaseException] = []
     aborted: set[str] = set()
     aborted_lock = threading.Lock()
+    where, bootstrap = txn_bootstrap
     topic = TXN_TOPIC
     run = unique_topic("wd-ft")
 
     def kafka(name: str) -> dict[str, Any]:
-        return {"bootstrap.servers": txn_bootstrap, "linger.ms": 1,
+        return {"bootstrap.servers": bootstrap, "linger.ms": 1,
                 "transactional.id": f"{run}-{name}"}
 
     shared = Producer(kafka=kafka("shared"), max_wait_timeout=60_000,
@@ -393,7 +396,7 @@ def test_eight_threads_run_transactions_on_one_producer_and_a_pool(txn_bootstrap
         errors={"purge_queue", "purge_inflight"},
     )
     assert delivered >= expected - len(aborted)
-    record("threads_without_gil_transactions", {
+    record(f"threads_without_gil_transactions_{where}", {
         "interpreter": _interpreter(), "gil": _gil_state(), "threads": THREADS,
         "sent": expected, "committed": expected - len(aborted), "aborted": len(aborted),
         "aborted_reported": failed,
