@@ -7,10 +7,11 @@ links a system librdkafka found by `pkg-config rdkafka` instead.
 
 Other switches: WATERDROP_CYTHON_ANNOTATE=1 writes Cython's HTML annotation
 next to the generated C (build/cython/).  WATERDROP_SANITIZE=address,undefined
-(any of address, undefined, leak) compiles and links _core with those
-sanitizers, -g -O1 -fno-omit-frame-pointer, in build/sanitize-<names>/ so that
-such a build and a normal one never reuse each other's objects (ci/sanitize,
-docs/reliability.md).  librdkafka itself stays uninstrumented.
+(any of address, undefined, leak; or thread alone) compiles and links _core
+with those sanitizers, -g -O1 -fno-omit-frame-pointer, in build/sanitize-<names>/
+so that such a build and a normal one never reuse each other's objects
+(ci/sanitize, ci/tsan, docs/reliability.md).  librdkafka itself stays
+uninstrumented.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
-SANITIZERS = ("address", "undefined", "leak")
+SANITIZERS = ("address", "undefined", "leak", "thread")
 
 
 def _sanitizers() -> list[str]:
@@ -75,9 +76,15 @@ def _sanitize_args(names: list[str]) -> tuple[list[str], list[str]]:
     makes every UBSan finding fatal (ASan's always are), whatever UBSAN_OPTIONS says. The
     handle free list is off (-DWD_HANDLE_FREELIST=0): every handle is then a fresh allocation,
     freed at once, so a use after free of a handle is caught rather than hidden by reuse.
+    ThreadSanitizer (``thread``, ci/tsan) keeps the free list: its lock is part of what it checks.
     """
+    if "thread" in names and len(names) > 1:
+        sys.stderr.write("\nerror: WATERDROP_SANITIZE=thread cannot be combined with another sanitizer\n")
+        raise SystemExit(1)
     flag = "-fsanitize=" + ",".join(names)
-    compile_args = [flag, "-fno-omit-frame-pointer", "-g", "-O1", "-DWD_HANDLE_FREELIST=0"]
+    compile_args = [flag, "-fno-omit-frame-pointer", "-g", "-O1"]
+    if "thread" not in names:
+        compile_args.append("-DWD_HANDLE_FREELIST=0")
     if "undefined" in names:
         compile_args.append("-fno-sanitize-recover=undefined")
     return compile_args, [flag]

@@ -227,7 +227,7 @@ def test_unreachable_cluster_from_the_environment():
     [
         (["-X", "no.such.setting=1"], ['no.such.setting=1', "No such configuration property"]),
         (["-X", "linger.ms=soon"], ["linger.ms=soon", "Invalid value"]),
-        (["-X", "lingerms=5"], ["lingerms=5", "did you mean 'linger.ms'?"]),
+        (["-X", "lingerms=5"], ["lingerms=5", 'did you mean "linger.ms"?']),
         (["-X", "linger.ms"], ["-X", "expected KEY=VALUE"]),
         (["-H", "novalue"], ["--header", "expected NAME=VALUE"]),
         (["-k", ""], ["--key", "must not be empty"]),

@@ -213,7 +213,9 @@ def librdkafka_refused(key: str, value: str, reason: str, suggestions: list[str]
     """``LIBRDKAFKA_REFUSED``, plus ``DID_YOU_MEAN`` when there are properties to suggest."""
     text = LIBRDKAFKA_REFUSED.format(key=key, value=value, reason=reason.strip())
     if suggestions:
-        text += DID_YOU_MEAN.format(names=" or ".join(repr(name) for name in suggestions))
+        # double quotes, as librdkafka's own reason quotes names: a text with both kinds of
+        # quote would print with backslashes inside the error's dict
+        text += DID_YOU_MEAN.format(names=" or ".join(f'"{name}"' for name in suggestions))
     return text
 
 

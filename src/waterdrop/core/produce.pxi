@@ -32,6 +32,17 @@ cdef inline void _detach_handle(Client client, _Msg *m) noexcept:
     wd_add_ssize(&client._in_flight, -1)
 
 
+cdef inline object _last_name_of(Client self):
+    """The topic produced to last, read under the client's critical section: another thread
+    may be replacing it (_prepare), and the reference taken here must not be to a name that
+    write just released (ThreadSanitizer found the unlocked read; nothing on a GIL build)."""
+    cdef wd_cs_t cs
+    wd_cs_begin(&cs, <PyObject *>self)
+    name = self._last_name
+    wd_cs_end(&cs)
+    return name
+
+
 cdef int _prepare(Client self, _Msg *m, object conf_key, Py_ssize_t transient_refs) except -1:
     """Fill ``m`` from the validated fields it owns (``m.f``): topic handle, partition,
     payload and key pointers, headers."""
@@ -199,8 +210,9 @@ cdef DeliveryHandle _produce_fields(Client self, _Fields *f, object names,
     else:
         _own_fields(&m, f)
     try:
-        if not _plain_valid(&m.f, max_payload_size, self._last_name):
-            errors = _check(&m.f, names, max_payload_size, self._topics, self._last_name)
+        last_name = _last_name_of(self)
+        if not _plain_valid(&m.f, max_payload_size, last_name):
+            errors = _check(&m.f, names, max_payload_size, self._topics, last_name)
             if errors is not None:
                 raise _errors.MessageInvalidError(errors)
         _enter_op(self)
@@ -241,6 +253,7 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
     try:
         # every message is read once, into ms with references of its own, and checked;
         # nothing is prepared or sent before the whole batch passed
+        last_name = _last_name_of(self)   # once: an older name only means the full check
         for i in range(count):
             message = messages[i]
             if (type(message) is dict
@@ -254,10 +267,9 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
                 raise _errors.MessageInvalidError(_wording.not_a_message(message), i)
             _extract(<dict>message, &f)
             _own_fields(&ms[i], &f)
-            if _plain_valid(&ms[i].f, max_payload_size, self._last_name):
+            if _plain_valid(&ms[i].f, max_payload_size, last_name):
                 continue
-            errors = _check(&ms[i].f, message, max_payload_size, self._topics,
-                            self._last_name)
+            errors = _check(&ms[i].f, message, max_payload_size, self._topics, last_name)
             if errors is not None:
                 raise _errors.MessageInvalidError(errors, i)
         _enter_op(self)

@@ -141,7 +141,7 @@ def test_a_misspelt_kafka_key_fails_at_setup_with_the_nearest_property(key, near
     reason = errors[f"kafka.{key}"]
     assert f"{key}=5" in reason
     assert f'No such configuration property: "{key}"' in reason  # librdkafka's own words
-    assert f"did you mean {nearest!r}?" in reason
+    assert f'did you mean "{nearest}"?' in reason
 
 
 def test_a_key_like_no_property_gets_no_suggestion():
@@ -186,7 +186,7 @@ def test_a_secret_value_is_never_shown_in_a_refusal():
     errors = _errors_of(kafka={**OK_KAFKA, "sasl.pasword": "hunter2-secret"})
     text = str(errors)
     assert "hunter2-secret" not in text and "[FILTERED]" in text
-    assert "did you mean 'sasl.password'?" in errors["kafka.sasl.pasword"]
+    assert 'did you mean "sasl.password"?' in errors["kafka.sasl.pasword"]
 
 
 def test_one_step_constructor_and_configure_function_are_checked_alike():

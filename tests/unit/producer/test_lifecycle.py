@@ -210,7 +210,7 @@ def test_unknown_librdkafka_property_fails_at_setup_with_the_nearest_name():
     assert list(info.value.errors) == ["kafka.lingerms"]
     reason = info.value.errors["kafka.lingerms"]
     assert "lingerms=5" in reason and "No such configuration property" in reason
-    assert "did you mean 'linger.ms'?" in reason
+    assert 'did you mean "linger.ms"?' in reason
     assert producer.status is Status.INITIAL  # nothing half-configured: a fixed setup works
     producer.setup(kafka={"bootstrap.servers": "x", "linger.ms": 5})
     assert producer.status is Status.CONFIGURED
