@@ -257,7 +257,7 @@ cdef list _produce_many(Client self, list messages, Py_ssize_t max_payload_size,
         for i in range(count):
             message = messages[i]
             if (type(message) is dict
-                    and _take_plain(<dict>message, &ms[i], max_payload_size, self._last_name)):
+                    and _take_plain(<dict>message, &ms[i], max_payload_size, last_name)):
                 ready = i + 1
                 continue
             message = _as_dict(message)
