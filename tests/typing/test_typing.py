@@ -191,10 +191,27 @@ def test_message_type_has_the_fields_the_contract_accepts() -> None:
     assert set(Message.__annotations__) == {
         "topic", "payload", "key", "partition", "partition_key", "timestamp", "headers", "label",
     }
-    assert Message.__required_keys__ == {"topic"}
+    assert Message.__required_keys__ == {"topic", "payload"}
+    minimal = {"topic": "orders", "payload": b"{}"}
+    for name in Message.__required_keys__:  # each one is one the contract cannot do without
+        assert name in check_message({k: v for k, v in minimal.items() if k != name})
     full: Message = {
         "topic": "orders", "payload": b"{}", "key": "k", "partition": 0, "partition_key": b"p",
         "timestamp": datetime(2026, 1, 1), "headers": {"h": ["a", b"b"]}, "label": object(),
     }
     assert check_message(full) == {}
     assert set(check_message({"topic": "orders", "payload": b"{}", "paylod": b""})) == {"paylod"}
+
+
+def test_tombstone_type_has_the_keys_the_tombstone_methods_require() -> None:
+    from waterdrop import Message, Producer, Tombstone
+    from waterdrop.errors import MessageInvalidError
+
+    assert set(Tombstone.__annotations__) < set(Message.__annotations__)
+    assert Tombstone.__required_keys__ == {"topic", "key", "partition"}
+    minimal: Tombstone = {"topic": "orders", "key": "k", "partition": 0}
+    assert Producer._tombstone(minimal, {})["payload"] is None
+    for name in Tombstone.__required_keys__ - {"topic"}:  # topic: the message contract's
+        with pytest.raises(MessageInvalidError) as info:
+            Producer._tombstone({k: v for k, v in minimal.items() if k != name}, {})  # type: ignore[arg-type]
+        assert name in info.value.errors

@@ -39,7 +39,7 @@ from waterdrop.instrumentation.payloads import produced_async, produced_sync
 from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy, one_message
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
-from waterdrop.types import Headers, Key, Message, Payload, Timestamp
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp, Tombstone
 
 __all__ = ["Producer", "Status", "Tags", "Variant"]
 
@@ -621,7 +621,7 @@ class Producer(ProducerBase):
 
     @staticmethod
     def _tombstone(
-        message: Message | None, fields: dict[str, Any], method: str = "tombstone_sync"
+        message: Tombstone | None, fields: dict[str, Any], method: str = "tombstone_sync"
     ) -> Message:
         given = one_message(method, message, fields)
         if not hasattr(given, "keys"):
@@ -644,7 +644,7 @@ class Producer(ProducerBase):
         return data  # type: ignore[return-value]  # checked above
 
     @classmethod
-    def _tombstones(cls, messages: Iterable[Message]) -> list[Message]:
+    def _tombstones(cls, messages: Iterable[Tombstone]) -> list[Message]:
         """``_tombstone`` of each message of a batch; the error names the invalid one's index."""
         batch = []
         for index, message in enumerate(messages):
@@ -655,36 +655,36 @@ class Producer(ProducerBase):
         return batch
 
     @overload
-    def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    def tombstone_sync(self, message: Tombstone, /) -> DeliveryReport: ...
     @overload
     def tombstone_sync(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryReport: ...
     def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic: a null payload to an explicit partition."""
         return self.produce_sync(self._tombstone(message, fields))
 
     @overload
-    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    def tombstone_async(self, message: Tombstone, /) -> DeliveryHandle: ...
     @overload
     def tombstone_async(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryHandle: ...
     def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
         return self.produce_async(self._tombstone(message, fields, "tombstone_async"))
 
-    def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_sync(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
         return self.produce_many_sync(self._tombstones(messages))
 
-    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_async(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         """Tombstones for many keys without waiting: returns their delivery handles."""
         return self.produce_many_async(self._tombstones(messages))
 
