@@ -32,10 +32,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, Unpack, overload
 
 from waterdrop import _aio, _core
 from waterdrop import producer as _producer_module
+from waterdrop.config import Config, Settings
 from waterdrop.errors import (
     KafkaError,
     ProduceError,
@@ -587,11 +588,11 @@ class Producer(_Dispatch):
 
     def __init__(
         self,
-        configure: Callable[[Any], Any] | None = None,
+        configure: Callable[[Config], object] | None = None,
         /,
         *,
         executor: Executor | None = None,
-        **settings: Any,
+        **settings: Unpack[Settings],
     ) -> None:
         self._aio = self
         self._variant = None
@@ -607,7 +608,10 @@ class Producer(_Dispatch):
         if configure is not None or settings:
             self.setup(configure, **settings)
 
-    def setup(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> Producer:
+    def setup(
+        self, configure: Callable[[Config], object] | None = None, /,
+        **settings: Unpack[Settings],
+    ) -> Producer:
         """Configure once (``waterdrop.Producer.setup``)."""
         self._sync.setup(configure, **settings)
         self._transactional = self._sync.transactional

@@ -215,3 +215,12 @@ def test_tombstone_type_has_the_keys_the_tombstone_methods_require() -> None:
         with pytest.raises(MessageInvalidError) as info:
             Producer._tombstone({k: v for k, v in minimal.items() if k != name}, {})  # type: ignore[arg-type]
         assert name in info.value.errors
+
+
+def test_settings_type_has_one_key_per_setting() -> None:
+    """``Settings`` (the type of ``Producer(**settings)``) is written out for type checkers:
+    it must name exactly the settings ``setup()`` accepts."""
+    from waterdrop.config import DEFAULTS, Settings
+
+    assert set(Settings.__annotations__) == set(DEFAULTS) | {"oauth"}
+    assert not Settings.__required_keys__

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from waterdrop import DeliveryHandle, DeliveryReport, Message, Producer, Tombstone, aio
+from waterdrop.config import Config, Settings
 
 
 def single_message_keywords(producer: Producer) -> None:
@@ -119,3 +120,33 @@ async def with_asyncio(producer: aio.Producer, handle: DeliveryHandle) -> None:
         other: aio.Producer = tx  # E: assignment: "Variant"
         del same, other
     del report, wrong, not_a_report, also_not
+
+
+def settings() -> None:
+    Producer(kafka={"bootstrap.servers": "localhost:9092"}, max_wait_timeout=5_000)
+    Producer(kafka={"bootstrap.servers": "localhost:9092"}, max_wait_timout=5_000)  # E: call-arg: Unexpected keyword argument "max_wait_timout" for "Producer"
+    Producer().setup(kafka={"bootstrap.servers": "localhost:9092"}, idle_disconect_timeout=0)  # E: call-arg: Unexpected keyword argument "idle_disconect_timeout" for "setup" of "Producer"
+    Producer(kafka={"bootstrap.servers": "localhost:9092"}, wait_on_queue_full="yes")  # E: arg-type: "wait_on_queue_full" to "Producer" has incompatible type "str"; expected "bool"
+    Producer(kafka={"bootstrap.servers": 9092j})  # E: dict-item: "str": "complex"
+    Producer(kafka={"bootstrap.servers": "localhost:9092"}, non_reloadable_errors="fenced")  # E: arg-type: "non_reloadable_errors"
+    Producer(kafka={"bootstrap.servers": "localhost:9092"}, linger_ms=5)  # E: call-arg: "linger_ms"
+    aio.Producer(kafka={"bootstrap.servers": "localhost:9092"}, max_wait_timout=5_000)  # E: call-arg: "max_wait_timout"
+    aio.Producer().setup(kafka={"bootstrap.servers": "localhost:9092"}, delivr=False)  # E: call-arg: "delivr"
+    aio.Producer(kafka={"bootstrap.servers": "localhost:9092"}, executor=None, deliver=False)
+    kafka: dict[str, str] = {"bootstrap.servers": "localhost:9092"}
+    Producer(kafka=kafka, id="orders", max_payload_size=2_000_000, max_wait_timeout=1.5)
+
+    def configure(config: Config) -> None:
+        config.kafka = {"bootstrap.servers": "localhost:9092"}
+
+    def needs_an_int(config: int) -> None:
+        del config
+
+    Producer(configure)
+    Producer(configure, max_wait_timeout=5_000)
+    aio.Producer(configure)
+    Producer(needs_an_int)  # E: arg-type: "Callable[[int], None]"
+    Producer().setup(configure, max_wait_timout=1)  # E: call-arg: "max_wait_timout"
+    settings: Settings = {"kafka": kafka, "max_wait_timeout": 5_000}
+    Producer(**settings)
+    typo: Settings = {"kafka": kafka, "max_wait_timout": 5_000}  # E: typeddict-unknown-key: "max_wait_timout"

@@ -11,7 +11,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
 from waterdrop import config as _config
 from waterdrop import _core
@@ -84,7 +84,10 @@ class Producer(ProducerBase):
     ``Producer(configure)`` where ``configure(config)`` sets attributes on the config.
     """
 
-    def __init__(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> None:
+    def __init__(
+        self, configure: Callable[[_config.Config], object] | None = None, /,
+        **settings: Unpack[_config.Settings],
+    ) -> None:
         self.id: str | None = None
         self.config: _config.Config | None = None
         # config.monitor once configured. None before setup(), which its type does not say:
@@ -118,8 +121,15 @@ class Producer(ProducerBase):
 
     # --- configuration ---------------------------------------------------------------------------
 
-    def setup(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> Producer:
-        """Configure once; ProducerAlreadyConfiguredError on a second call."""
+    def setup(
+        self, configure: Callable[[_config.Config], object] | None = None, /,
+        **settings: Unpack[_config.Settings],
+    ) -> Producer:
+        """Configure once; ProducerAlreadyConfiguredError on a second call.
+
+        ``configure(config)`` sets attributes on a ``Config``; the keyword settings (typed by
+        ``waterdrop.config.Settings``) are set after it. Both are checked together.
+        """
         if self._status is not Status.INITIAL:
             raise ProducerAlreadyConfiguredError(self.id)
         config = _config.Config()
@@ -133,7 +143,8 @@ class Producer(ProducerBase):
                     for key, val in value.items():
                         setattr(config.oauth, key, val)
                 else:
-                    config.oauth = value  # refused by the contract below
+                    # refused by the contract below (the type only lets a mapping through)
+                    config.oauth = value  # type: ignore[assignment]
                 continue
             setattr(config, name, value)
         given_kafka = config.kafka
