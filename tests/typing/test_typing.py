@@ -224,3 +224,15 @@ def test_settings_type_has_one_key_per_setting() -> None:
 
     assert set(Settings.__annotations__) == set(DEFAULTS) | {"oauth"}
     assert not Settings.__required_keys__
+    # Config declares the same attributes for type checkers only (under TYPE_CHECKING)
+    import waterdrop.config
+
+    tree = ast.parse(Path(waterdrop.config.__file__).read_text(encoding="utf-8"))
+    config = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Config")
+    declared = {
+        stmt.target.id
+        for node in config.body if isinstance(node, ast.If)
+        for stmt in node.body
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+    }
+    assert declared == set(Settings.__annotations__)

@@ -134,10 +134,13 @@ def settings() -> None:
     aio.Producer().setup(kafka={"bootstrap.servers": "localhost:9092"}, delivr=False)  # E: call-arg: "delivr"
     aio.Producer(kafka={"bootstrap.servers": "localhost:9092"}, executor=None, deliver=False)
     kafka: dict[str, str] = {"bootstrap.servers": "localhost:9092"}
-    Producer(kafka=kafka, id="orders", max_payload_size=2_000_000, max_wait_timeout=1.5)
+    Producer(kafka=kafka, id="orders", max_payload_size=2_000_000, wait_backoff_on_queue_full=2.5)
 
     def configure(config: Config) -> None:
         config.kafka = {"bootstrap.servers": "localhost:9092"}
+        config.max_wait_timeout = 5_000
+        config.max_wait_timout = 5_000  # E: attr-defined: "Config" has no attribute "max_wait_timout"
+        config.wait_on_queue_full = "yes"  # E: assignment: "str", variable has type "bool"
 
     def needs_an_int(config: int) -> None:
         del config

@@ -143,8 +143,7 @@ class Producer(ProducerBase):
                     for key, val in value.items():
                         setattr(config.oauth, key, val)
                 else:
-                    # refused by the contract below (the type only lets a mapping through)
-                    config.oauth = value  # type: ignore[assignment]
+                    config.oauth = value  # refused by the contract below
                 continue
             setattr(config, name, value)
         given_kafka = config.kafka
