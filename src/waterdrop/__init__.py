@@ -25,7 +25,7 @@ from waterdrop.instrumentation.global_monitor import monitor
 from waterdrop.producer import Producer
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import Variant
-from waterdrop.types import Message
+from waterdrop.types import Message, Tombstone
 
 __all__ = [
     "__version__",
@@ -44,6 +44,7 @@ __all__ = [
     "Producer",
     "ProducerClosedError",
     "Status",
+    "Tombstone",
     "Variant",
     "WaitTimeoutError",
     "clients",

@@ -32,10 +32,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, Unpack, overload
 
 from waterdrop import _aio, _core
 from waterdrop import producer as _producer_module
+from waterdrop.config import Config, Settings
 from waterdrop.errors import (
     KafkaError,
     ProduceError,
@@ -52,7 +53,7 @@ from waterdrop.producer._internal import (
     IDEMPOTENT, Batch, Forwarded, ReloadPolicy, one_message,
 )
 from waterdrop._core import CURRENT_VARIANT, DeliveryHandle, DeliveryReport
-from waterdrop.types import Headers, Key, Message, Payload, Timestamp
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp, Tombstone
 from waterdrop.instrumentation.payloads import produced_sync
 
 __all__ = ["Producer", "Variant", "Transaction", "wait", "wait_all"]
@@ -511,34 +512,34 @@ class _Dispatch:
     # --- tombstones ------------------------------------------------------------------------------
 
     @overload
-    async def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    async def tombstone_sync(self, message: Tombstone, /) -> DeliveryReport: ...
     @overload
     async def tombstone_sync(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryReport: ...
     async def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic (a null payload to an explicit partition)."""
         return await self.produce_sync(SyncProducer._tombstone(message, fields))
 
     @overload
-    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    def tombstone_async(self, message: Tombstone, /) -> DeliveryHandle: ...
     @overload
     def tombstone_async(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryHandle: ...
     def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         return self.produce_async(SyncProducer._tombstone(message, fields, "tombstone_async"))
 
-    async def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    async def tombstone_many_sync(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         return await self.produce_many_sync(SyncProducer._tombstones(messages))
 
-    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_async(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         return self.produce_many_async(SyncProducer._tombstones(messages))
 
     # --- buffering -------------------------------------------------------------------------------
@@ -587,11 +588,11 @@ class Producer(_Dispatch):
 
     def __init__(
         self,
-        configure: Callable[[Any], Any] | None = None,
+        configure: Callable[[Config], object] | None = None,
         /,
         *,
         executor: Executor | None = None,
-        **settings: Any,
+        **settings: Unpack[Settings],
     ) -> None:
         self._aio = self
         self._variant = None
@@ -607,7 +608,10 @@ class Producer(_Dispatch):
         if configure is not None or settings:
             self.setup(configure, **settings)
 
-    def setup(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> Producer:
+    def setup(
+        self, configure: Callable[[Config], object] | None = None, /,
+        **settings: Unpack[Settings],
+    ) -> Producer:
         """Configure once (``waterdrop.Producer.setup``)."""
         self._sync.setup(configure, **settings)
         self._transactional = self._sync.transactional

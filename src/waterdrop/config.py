@@ -6,7 +6,12 @@ import logging
 import secrets
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from waterdrop.instrumentation import Monitor
+    from waterdrop.middleware import Middleware
 
 @dataclass(frozen=True)
 class Setting:
@@ -162,6 +167,49 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
+class Settings(TypedDict, total=False):
+    """The keyword settings of ``Producer(...)`` / ``setup(...)`` (the asyncio producer's too),
+    for type checkers: one key per record of ``SETTINGS``, plus ``oauth``.
+
+    ``Producer(**settings: Unpack[Settings])`` makes a misspelt setting a type error (mypy's
+    ``call-arg``), as it is a ``ConfigurationInvalidError`` at run time. The types are what the
+    configuration contract accepts; what a type cannot say (a positive number, a non-empty
+    ``kafka`` ``dict``, librdkafka's verdict on each property) is still checked at setup.
+    """
+
+    id: str | None
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None
+    monitor: Monitor | None
+    max_payload_size: int
+    #: an int, as every wait that takes it (``DeliveryHandle.wait``, a variant) types it
+    max_wait_timeout: int
+    wait_on_queue_full: bool
+    wait_backoff_on_queue_full: float
+    wait_timeout_on_queue_full: float
+    instrument_on_wait_queue_full: bool
+    wait_backoff_on_transaction_command: float
+    max_attempts_on_transaction_command: int
+    reload_on_transaction_fatal_error: bool
+    reload_on_idempotent_fatal_error: bool
+    wait_backoff_on_idempotent_fatal_error: float
+    max_attempts_on_idempotent_fatal_error: int
+    wait_backoff_on_transaction_fatal_error: float
+    max_attempts_on_transaction_fatal_error: int
+    wait_timeout_on_transaction_abort: float
+    #: a list or tuple (a ``str`` is not a list of codes)
+    non_reloadable_errors: list[str] | tuple[str, ...]
+    idle_disconnect_timeout: int
+    statistics_decorator: Callable[..., Any] | None
+    deliver: bool
+    client_class: Callable[..., Any] | None
+    #: a ``dict`` at run time; a ``Mapping`` here so that a ``dict[str, str]`` fits
+    kafka: Mapping[str, str | int | float | bool]
+    middleware: Middleware | None
+    #: ``{"token_provider_listener": listener}`` (see docs/instrumentation.md)
+    oauth: Mapping[str, Any]
+
+
 KAFKA_DEFAULTS: dict[str, Any] = {s.name: s.default for s in KAFKA_SETTINGS}
 
 #: Root settings and their defaults. ``None`` means "resolved at setup" (id, logger, ...).
@@ -182,17 +230,46 @@ class Config:
         self.kafka = {}
         self.oauth = SimpleNamespace(token_provider_listener=False)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in DEFAULTS and name != "oauth":
-            from waterdrop.contracts.wording import CONFIG
-            from waterdrop.errors import ConfigurationInvalidError
-
-            raise ConfigurationInvalidError({name: _unknown_setting(name)})
-        object.__setattr__(self, name, value)
-
     if TYPE_CHECKING:
-        # Every setting of SETTINGS is an attribute (set in __init__ from the records).
-        def __getattr__(self, name: str) -> Any: ...
+        # Every setting of SETTINGS is an attribute (set in __init__ from the records), declared
+        # here for type checkers so that a misspelt one in configure(config) is an error
+        # (attr-defined) before it runs, as Settings does for the keywords. The values are typed
+        # as Settings types them; the ones resolved at setup (None until then) are Any.
+        id: str | None
+        logger: Any
+        monitor: Any
+        max_payload_size: int
+        max_wait_timeout: int
+        wait_on_queue_full: bool
+        wait_backoff_on_queue_full: float
+        wait_timeout_on_queue_full: float
+        instrument_on_wait_queue_full: bool
+        wait_backoff_on_transaction_command: float
+        max_attempts_on_transaction_command: int
+        reload_on_transaction_fatal_error: bool
+        reload_on_idempotent_fatal_error: bool
+        wait_backoff_on_idempotent_fatal_error: float
+        max_attempts_on_idempotent_fatal_error: int
+        wait_backoff_on_transaction_fatal_error: float
+        max_attempts_on_transaction_fatal_error: int
+        wait_timeout_on_transaction_abort: float
+        non_reloadable_errors: list[str] | tuple[str, ...]
+        idle_disconnect_timeout: int
+        statistics_decorator: Any
+        deliver: bool
+        client_class: Any
+        kafka: dict[str, Any]
+        middleware: Any
+        oauth: Any
+    else:
+        # Hidden from type checkers: a class with __setattr__ may be given any attribute.
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name not in DEFAULTS and name != "oauth":
+                from waterdrop.contracts.wording import CONFIG
+                from waterdrop.errors import ConfigurationInvalidError
+
+                raise ConfigurationInvalidError({name: _unknown_setting(name)})
+            object.__setattr__(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in DEFAULTS}

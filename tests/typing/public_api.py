@@ -35,6 +35,7 @@ from waterdrop import (
     Producer,
     ProducerClosedError,
     Status,
+    Tombstone,
     WaitTimeoutError,
     __version__,
     clients,
@@ -92,6 +93,7 @@ from waterdrop.producer import Status as StatusFromPackage
 from waterdrop.testing import MockCluster
 from waterdrop.types import HeaderValue, Headers, Key, Payload, Timestamp
 from waterdrop.types import Message as MessageFromTypes
+from waterdrop.types import Tombstone as TombstoneFromTypes
 
 
 def versions() -> None:
@@ -123,6 +125,15 @@ def produce(cluster: MockCluster) -> None:
     reveal_type(message["topic"])  # R: str
     reveal_type(producer.produce_sync(message))  # R: waterdrop._core.DeliveryReport
     reveal_type(producer.tombstone_sync(topic="orders", key=b"k", partition=2))  # R: waterdrop._core.DeliveryReport
+    gone: Tombstone = {"topic": "orders", "key": "k", "partition": 2}
+    gone["label"] = "deleted"
+    reveal_type(producer.tombstone_async(gone))  # R: waterdrop._core.DeliveryHandle
+    reveal_type(producer.tombstone_many_sync([gone, {"topic": "orders", "key": b"j", "partition": 0, "payload": None}]))  # R: list[waterdrop._core.DeliveryHandle]
+    also_gone: TombstoneFromTypes = gone
+    del also_gone
+    built: Message = {"topic": "orders", "payload": None}
+    built["key"] = "k"
+    built["partition"] = 1
     buffered: tuple[Message, ...] = producer.buffer(message)
     buffered = producer.messages
     reveal_type(producer.flush_sync())  # R: list[waterdrop._core.DeliveryHandle]

@@ -191,10 +191,48 @@ def test_message_type_has_the_fields_the_contract_accepts() -> None:
     assert set(Message.__annotations__) == {
         "topic", "payload", "key", "partition", "partition_key", "timestamp", "headers", "label",
     }
-    assert Message.__required_keys__ == {"topic"}
+    assert Message.__required_keys__ == {"topic", "payload"}
+    minimal = {"topic": "orders", "payload": b"{}"}
+    for name in Message.__required_keys__:  # each one is one the contract cannot do without
+        assert name in check_message({k: v for k, v in minimal.items() if k != name})
     full: Message = {
         "topic": "orders", "payload": b"{}", "key": "k", "partition": 0, "partition_key": b"p",
         "timestamp": datetime(2026, 1, 1), "headers": {"h": ["a", b"b"]}, "label": object(),
     }
     assert check_message(full) == {}
     assert set(check_message({"topic": "orders", "payload": b"{}", "paylod": b""})) == {"paylod"}
+
+
+def test_tombstone_type_has_the_keys_the_tombstone_methods_require() -> None:
+    from waterdrop import Message, Producer, Tombstone
+    from waterdrop.errors import MessageInvalidError
+
+    assert set(Tombstone.__annotations__) < set(Message.__annotations__)
+    assert Tombstone.__required_keys__ == {"topic", "key", "partition"}
+    minimal: Tombstone = {"topic": "orders", "key": "k", "partition": 0}
+    assert Producer._tombstone(minimal, {})["payload"] is None
+    for name in Tombstone.__required_keys__ - {"topic"}:  # topic: the message contract's
+        with pytest.raises(MessageInvalidError) as info:
+            Producer._tombstone({k: v for k, v in minimal.items() if k != name}, {})  # type: ignore[arg-type]
+        assert name in info.value.errors
+
+
+def test_settings_type_has_one_key_per_setting() -> None:
+    """``Settings`` (the type of ``Producer(**settings)``) is written out for type checkers:
+    it must name exactly the settings ``setup()`` accepts."""
+    from waterdrop.config import DEFAULTS, Settings
+
+    assert set(Settings.__annotations__) == set(DEFAULTS) | {"oauth"}
+    assert not Settings.__required_keys__
+    # Config declares the same attributes for type checkers only (under TYPE_CHECKING)
+    import waterdrop.config
+
+    tree = ast.parse(Path(waterdrop.config.__file__).read_text(encoding="utf-8"))
+    config = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Config")
+    declared = {
+        stmt.target.id
+        for node in config.body if isinstance(node, ast.If)
+        for stmt in node.body
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+    }
+    assert declared == set(Settings.__annotations__)

@@ -11,7 +11,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
 from waterdrop import config as _config
 from waterdrop import _core
@@ -39,7 +39,7 @@ from waterdrop.instrumentation.payloads import produced_async, produced_sync
 from waterdrop.producer._internal import IDEMPOTENT, Batch, ReloadPolicy, one_message
 from waterdrop.producer.status import Status
 from waterdrop.producer.variant import CURRENT_VARIANT, Variant
-from waterdrop.types import Headers, Key, Message, Payload, Timestamp
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp, Tombstone
 
 __all__ = ["Producer", "Status", "Tags", "Variant"]
 
@@ -84,7 +84,10 @@ class Producer(ProducerBase):
     ``Producer(configure)`` where ``configure(config)`` sets attributes on the config.
     """
 
-    def __init__(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> None:
+    def __init__(
+        self, configure: Callable[[_config.Config], object] | None = None, /,
+        **settings: Unpack[_config.Settings],
+    ) -> None:
         self.id: str | None = None
         self.config: _config.Config | None = None
         # config.monitor once configured. None before setup(), which its type does not say:
@@ -118,8 +121,15 @@ class Producer(ProducerBase):
 
     # --- configuration ---------------------------------------------------------------------------
 
-    def setup(self, configure: Callable[[Any], Any] | None = None, /, **settings: Any) -> Producer:
-        """Configure once; ProducerAlreadyConfiguredError on a second call."""
+    def setup(
+        self, configure: Callable[[_config.Config], object] | None = None, /,
+        **settings: Unpack[_config.Settings],
+    ) -> Producer:
+        """Configure once; ProducerAlreadyConfiguredError on a second call.
+
+        ``configure(config)`` sets attributes on a ``Config``; the keyword settings (typed by
+        ``waterdrop.config.Settings``) are set after it. Both are checked together.
+        """
         if self._status is not Status.INITIAL:
             raise ProducerAlreadyConfiguredError(self.id)
         config = _config.Config()
@@ -621,7 +631,7 @@ class Producer(ProducerBase):
 
     @staticmethod
     def _tombstone(
-        message: Message | None, fields: dict[str, Any], method: str = "tombstone_sync"
+        message: Tombstone | None, fields: dict[str, Any], method: str = "tombstone_sync"
     ) -> Message:
         given = one_message(method, message, fields)
         if not hasattr(given, "keys"):
@@ -644,7 +654,7 @@ class Producer(ProducerBase):
         return data  # type: ignore[return-value]  # checked above
 
     @classmethod
-    def _tombstones(cls, messages: Iterable[Message]) -> list[Message]:
+    def _tombstones(cls, messages: Iterable[Tombstone]) -> list[Message]:
         """``_tombstone`` of each message of a batch; the error names the invalid one's index."""
         batch = []
         for index, message in enumerate(messages):
@@ -655,36 +665,36 @@ class Producer(ProducerBase):
         return batch
 
     @overload
-    def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    def tombstone_sync(self, message: Tombstone, /) -> DeliveryReport: ...
     @overload
     def tombstone_sync(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryReport: ...
     def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryReport:
         """Delete ``key`` on a compacted topic: a null payload to an explicit partition."""
         return self.produce_sync(self._tombstone(message, fields))
 
     @overload
-    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    def tombstone_async(self, message: Tombstone, /) -> DeliveryHandle: ...
     @overload
     def tombstone_async(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryHandle: ...
     def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """Like ``tombstone_sync``, without waiting: returns the delivery handle."""
         return self.produce_async(self._tombstone(message, fields, "tombstone_async"))
 
-    def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_sync(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         """Tombstones for many keys (each with ``key`` and ``partition``); waits for every one."""
         return self.produce_many_sync(self._tombstones(messages))
 
-    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_async(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         """Tombstones for many keys without waiting: returns their delivery handles."""
         return self.produce_many_async(self._tombstones(messages))
 

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from waterdrop.producer import Producer
     from waterdrop.producer.status import Status
     from waterdrop.producer.variant import Variant
-    from waterdrop.types import Message
+    from waterdrop.types import Message, Tombstone
 
 T = TypeVar("T")
+#: the message type of a single-message method: the produce/buffer one, or the tombstone one
+M = TypeVar("M", "Message", "Tombstone")
 
 
 class ProducerInternals(Protocol):
@@ -225,7 +227,7 @@ class Batch:
             )
 
 
-def one_message(method: str, message: Message | None, fields: dict[str, Any]) -> Message:
+def one_message(method: str, message: M | None, fields: dict[str, Any]) -> M:
     """The message a single-message method (``method``) was given: the mapping, or its fields
     as keyword arguments. Both raise TypeError, before anything is done: nothing is silently
     dropped or merged (``produce_async``/``produce_sync`` check the same in the core)."""

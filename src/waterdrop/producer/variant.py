@@ -11,7 +11,7 @@ from waterdrop._core import CURRENT_VARIANT, DeliveryHandle, DeliveryReport
 from waterdrop.instrumentation.monitor import Monitor
 from waterdrop.producer._internal import Forwarded
 from waterdrop.producer.status import Status
-from waterdrop.types import Headers, Key, Message, Payload, Timestamp
+from waterdrop.types import Headers, Key, Message, Payload, Timestamp, Tombstone
 
 if TYPE_CHECKING:
     from waterdrop.producer import Producer
@@ -106,14 +106,14 @@ class Variant:
             CURRENT_VARIANT.reset(token)
 
     @overload
-    def tombstone_sync(self, message: Message, /) -> DeliveryReport: ...
+    def tombstone_sync(self, message: Tombstone, /) -> DeliveryReport: ...
     @overload
     def tombstone_sync(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryReport: ...
     def tombstone_sync(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryReport:
         """``producer.tombstone_sync`` with this variant's settings."""
         token = CURRENT_VARIANT.set(self)
@@ -123,14 +123,14 @@ class Variant:
             CURRENT_VARIANT.reset(token)
 
     @overload
-    def tombstone_async(self, message: Message, /) -> DeliveryHandle: ...
+    def tombstone_async(self, message: Tombstone, /) -> DeliveryHandle: ...
     @overload
     def tombstone_async(
-        self, *, topic: str, key: Key, partition: int, timestamp: Timestamp = ...,
+        self, *, topic: str, key: str | bytes, partition: int, timestamp: Timestamp = ...,
         headers: Headers | None = ..., label: Any = ...,
     ) -> DeliveryHandle: ...
     def tombstone_async(  # type: ignore[misc]  # mypy's false positive, see waterdrop.types
-        self, message: Message | None = None, /, **fields: Any
+        self, message: Tombstone | None = None, /, **fields: Any
     ) -> DeliveryHandle:
         """``producer.tombstone_async`` with this variant's settings."""
         token = CURRENT_VARIANT.set(self)
@@ -139,7 +139,7 @@ class Variant:
         finally:
             CURRENT_VARIANT.reset(token)
 
-    def tombstone_many_sync(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_sync(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         """``producer.tombstone_many_sync`` with this variant's settings."""
         token = CURRENT_VARIANT.set(self)
         try:
@@ -147,7 +147,7 @@ class Variant:
         finally:
             CURRENT_VARIANT.reset(token)
 
-    def tombstone_many_async(self, messages: Iterable[Message]) -> list[DeliveryHandle]:
+    def tombstone_many_async(self, messages: Iterable[Tombstone]) -> list[DeliveryHandle]:
         """``producer.tombstone_many_async`` with this variant's settings."""
         token = CURRENT_VARIANT.set(self)
         try:
