@@ -37,9 +37,12 @@ cdef class DeliveryReport:
         """Alias of ``topic_name``."""
         return self.topic_name
 
+    # A pending handle's fields are written by the thread that resolves it (verdict first,
+    # then the state): every getter reads the state first and a field only once resolved
+    # (DeliveryHandle.__repr__ too; this one runs for a resolved handle only).
     @property
     def partition(self):
-        return self._partition
+        return self._partition if wd_load_int(&self._state) != _PENDING else -1
 
     @property
     def offset(self):
@@ -55,7 +58,9 @@ cdef class DeliveryReport:
     @property
     def latency_ms(self):
         """librdkafka's produce-to-acknowledgement time, -1.0 when unknown."""
-        return self._latency_us / 1000.0 if self._latency_us >= 0 else -1.0
+        if wd_load_int(&self._state) == _PENDING or self._latency_us < 0:
+            return -1.0
+        return self._latency_us / 1000.0
 
     def __repr__(self):
         if wd_load_int(&self._state) != _PENDING and self._error is not None:

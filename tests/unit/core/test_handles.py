@@ -51,6 +51,18 @@ def test_free_list_is_bounded_and_reused_handles_start_fresh():
         assert handle.error is None
 
 
+def test_a_pending_handle_shows_no_verdict_until_resolved():
+    # a pending handle keeps its default wait where the offset goes and its payload where
+    # the error goes: none of that shows through its getters
+    handle = _core.pending_handle("t", label="x", max_wait_ms=4321)
+    assert (handle.partition, handle.offset, handle.error, handle.latency_ms) == (
+        -1, -1001, None, -1.0)
+    assert repr(handle) == "<DeliveryHandle topic='t' pending label='x'>"
+    handle._resolve(partition=2, offset=7)
+    assert (handle.partition, handle.offset, handle.error) == (2, 7, None)
+    assert repr(handle) == "<DeliveryHandle topic='t' partition=2 offset=7 label='x'>"
+
+
 def test_callbacks_and_waiters_run_when_no_listener_wants_the_batch(cluster):
     topic = unique_topic()
     cluster.create_topic(topic, partitions=1)
